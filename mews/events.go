@@ -1,0 +1,97 @@
+package mews
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// EventType names a WebSocket event.
+type EventType string
+
+// The four WebSocket event types Mews sends.
+const (
+	EventDeviceCommand EventType = "DeviceCommand"
+	EventReservation   EventType = "Reservation"
+	EventResource      EventType = "Resource"
+	EventPriceUpdate   EventType = "PriceUpdate"
+)
+
+// Event is one entry of a WebSocket message. Events are hints: they carry
+// ids and states, the data is fetched through operations. Fields that do not
+// belong to Type are zero.
+type Event struct {
+	Type  EventType `json:"Type"`
+	ID    string    `json:"Id"`
+	State string    `json:"State,omitempty"`
+
+	// Reservation and PriceUpdate events.
+	StartUtc *time.Time `json:"StartUtc,omitempty"`
+	EndUtc   *time.Time `json:"EndUtc,omitempty"`
+	// Reservation events.
+	AssignedResourceID string `json:"AssignedResourceId,omitempty"`
+	// PriceUpdate events.
+	RateID             string `json:"RateId,omitempty"`
+	ResourceCategoryID string `json:"ResourceCategoryId,omitempty"`
+}
+
+// ErrMalformedFrame is returned when a frame is not a {"Events":[...]} object.
+var ErrMalformedFrame = errors.New("malformed event frame")
+
+// SkippedEvent describes an entry of a frame that could not be used.
+type SkippedEvent struct {
+	Index  int
+	Reason string
+}
+
+// DecodeFrame decodes one WebSocket text frame. Entries of unknown type or
+// without an Id are skipped and listed, so one bad entry never costs the
+// others; a frame that is not an Events object at all is ErrMalformedFrame.
+func DecodeFrame(data []byte) ([]Event, []SkippedEvent, error) {
+	var msg struct {
+		Events []json.RawMessage `json:"Events"`
+	}
+	if err := json.Unmarshal(data, &msg); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrMalformedFrame, err)
+	}
+	if msg.Events == nil {
+		return nil, nil, fmt.Errorf("%w: no Events array", ErrMalformedFrame)
+	}
+	events := make([]Event, 0, len(msg.Events))
+	var skipped []SkippedEvent
+	for i, raw := range msg.Events {
+		var ev Event
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			skipped = append(skipped, SkippedEvent{Index: i, Reason: err.Error()})
+			continue
+		}
+		switch {
+		case !ev.Type.known():
+			skipped = append(skipped, SkippedEvent{Index: i, Reason: fmt.Sprintf("unknown event type %q", ev.Type)})
+			continue
+		case ev.ID == "":
+			skipped = append(skipped, SkippedEvent{Index: i, Reason: "event without Id"})
+			continue
+		}
+		ev.StartUtc, ev.EndUtc = utcPtr(ev.StartUtc), utcPtr(ev.EndUtc)
+		events = append(events, ev)
+	}
+	return events, skipped, nil
+}
+
+func (t EventType) known() bool {
+	switch t {
+	case EventDeviceCommand, EventReservation, EventResource, EventPriceUpdate:
+		return true
+	}
+	return false
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
