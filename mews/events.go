@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // EventType names a WebSocket event.
@@ -53,7 +54,7 @@ func DecodeFrame(data []byte) ([]Event, []SkippedEvent, error) {
 		Events []json.RawMessage `json:"Events"`
 	}
 	if err := json.Unmarshal(data, &msg); err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrMalformedFrame, err)
+		return nil, nil, fmt.Errorf("%w: %s", ErrMalformedFrame, shorten(err.Error()))
 	}
 	if msg.Events == nil {
 		return nil, nil, fmt.Errorf("%w: no Events array", ErrMalformedFrame)
@@ -63,12 +64,12 @@ func DecodeFrame(data []byte) ([]Event, []SkippedEvent, error) {
 	for i, raw := range msg.Events {
 		var ev Event
 		if err := json.Unmarshal(raw, &ev); err != nil {
-			skipped = append(skipped, SkippedEvent{Index: i, Reason: err.Error()})
+			skipped = append(skipped, SkippedEvent{Index: i, Reason: shorten(err.Error())})
 			continue
 		}
 		switch {
 		case !ev.Type.known():
-			skipped = append(skipped, SkippedEvent{Index: i, Reason: fmt.Sprintf("unknown event type %q", ev.Type)})
+			skipped = append(skipped, SkippedEvent{Index: i, Reason: shorten(fmt.Sprintf("unknown event type %q", ev.Type))})
 			continue
 		case ev.ID == "":
 			skipped = append(skipped, SkippedEvent{Index: i, Reason: "event without Id"})
@@ -94,4 +95,20 @@ func utcPtr(t *time.Time) *time.Time {
 	}
 	u := t.UTC()
 	return &u
+}
+
+// maxReason bounds reasons and errors built from frame content (a bad time
+// value or type name is echoed by encoding/json), so that a hostile frame
+// cannot blow up a log line.
+const maxReason = 120
+
+func shorten(s string) string {
+	if len(s) <= maxReason {
+		return s
+	}
+	cut := maxReason
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
