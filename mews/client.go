@@ -1,0 +1,310 @@
+package mews
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/rs/zerolog"
+)
+
+// Defaults of ClientConfig.
+const (
+	DefaultRequestLimit  = 200              // Mews's published limit per access token ...
+	DefaultRequestWindow = 30 * time.Second // ... per this window
+	DefaultMaxElapsed    = 2 * time.Minute
+	DefaultRetryInitial  = 500 * time.Millisecond
+	defaultHTTPTimeout   = 60 * time.Second
+	defaultClientName    = "mews-keyd"
+	maxResponseBytes     = 64 << 20 // far above 1000 reservations; stops a broken proxy from eating memory
+	maxErrorBytes        = 64 << 10
+)
+
+// Log field names.
+const (
+	logOp        = "op"
+	logStatus    = "status"
+	logDuration  = "duration"
+	logRequestID = "request_id"
+	logAttempt   = "attempt"
+	logWait      = "wait"
+)
+
+// ClientConfig configures a Client. Zero values take the defaults.
+type ClientConfig struct {
+	APIURL      string // e.g. Production.API; http:// only for loopback
+	ClientToken Secret
+	AccessToken Secret
+	Client      string // name and version sent to Mews, e.g. "mews-keyd 1.2.3"
+
+	// Mews allows RequestLimit requests per RequestWindow per access token.
+	RequestLimit  int
+	RequestWindow time.Duration
+
+	// PageSize is the number of items asked per page of a paginated
+	// operation, 1..1000 (default 1000, the fewest requests).
+	PageSize int
+
+	HTTPClient *http.Client // default: one with a 60 s timeout per attempt
+	Logger     zerolog.Logger
+
+	// MaxElapsed bounds the retries of one call; the context's deadline
+	// bounds it too. RetryInitial is the first backoff step (tests shorten it).
+	MaxElapsed   time.Duration
+	RetryInitial time.Duration
+
+	// OnRequest, if set, is called after every HTTP attempt, e.g. to count
+	// requests for metrics. status is 0 when no answer came. It must be quick.
+	OnRequest func(op string, status int, d time.Duration)
+}
+
+// Client calls the Mews Connector API for one access token. It is safe for
+// concurrent use; all callers share one rate limiter.
+type Client struct {
+	base    string // ends in "/api/connector/v1/"
+	ct, at  Secret
+	name    string
+	http    *http.Client
+	limiter *Limiter
+	log     zerolog.Logger
+
+	pageSize     int
+	maxElapsed   time.Duration
+	retryInitial time.Duration
+	onRequest    func(string, int, time.Duration)
+}
+
+// NewClient checks cfg and returns a Client.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	u, err := CheckURL(cfg.APIURL, "https")
+	if err != nil {
+		return nil, fmt.Errorf("mews API: %w", err)
+	}
+	if cfg.ClientToken == "" || cfg.AccessToken == "" {
+		return nil, errors.New("mews API: ClientToken and AccessToken are required")
+	}
+	limiter, err := NewLimiter(orDefault(cfg.RequestLimit, DefaultRequestLimit), orDefault(cfg.RequestWindow, DefaultRequestWindow))
+	if err != nil {
+		return nil, fmt.Errorf("mews API: %w", err)
+	}
+	c := &Client{
+		base:         strings.TrimRight(u.String(), "/") + "/api/connector/v1/",
+		ct:           cfg.ClientToken,
+		at:           cfg.AccessToken,
+		name:         cfg.Client,
+		http:         cfg.HTTPClient,
+		limiter:      limiter,
+		log:          cfg.Logger,
+		pageSize:     min(orDefault(cfg.PageSize, maxBatch), maxBatch),
+		maxElapsed:   orDefault(cfg.MaxElapsed, DefaultMaxElapsed),
+		retryInitial: orDefault(cfg.RetryInitial, DefaultRetryInitial),
+		onRequest:    cfg.OnRequest,
+	}
+	if c.name == "" {
+		c.name = defaultClientName
+	}
+	if c.http == nil {
+		c.http = &http.Client{Timeout: defaultHTTPTimeout}
+	}
+	return c, nil
+}
+
+func orDefault[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// Limiter returns the rate limiter shared by the client's calls.
+func (c *Client) Limiter() *Limiter { return c.limiter }
+
+// call sends one operation and decodes its answer into out (nil: ignore
+// it), retrying what may succeed later with exponential backoff and jitter,
+// within c.maxElapsed and ctx. idempotent says whether the operation may be
+// repeated after Mews might already have carried it out; if not, only
+// answers that prove it did not (429, or a connection never made) are
+// retried, so a retry can never create a second key command or token.
+func (c *Client) call(ctx context.Context, op string, idempotent bool, in, out any) error {
+	body, err := c.encode(in)
+	if err != nil {
+		return fmt.Errorf("mews %s: encode request: %w", op, err)
+	}
+	b := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(c.retryInitial),
+		backoff.WithMaxInterval(30*time.Second),
+		backoff.WithMaxElapsedTime(0), // the budget is checked below, Retry-After included
+	)
+	start := time.Now()
+	for attempt := 1; ; attempt++ {
+		err := c.attempt(ctx, op, attempt, body, out)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("mews %s: %w", op, ctx.Err())
+		}
+		if !retryable(err, idempotent) {
+			return err
+		}
+		wait := b.NextBackOff()
+		var apiErr *APIError
+		rateLimited := errors.As(err, &apiErr) && apiErr.Status == http.StatusTooManyRequests
+		if rateLimited && apiErr.RetryAfter > 0 {
+			wait = apiErr.RetryAfter
+		}
+		if time.Since(start)+wait > c.maxElapsed {
+			return fmt.Errorf("%w (gave up after %d attempts in %s)", err, attempt, time.Since(start).Round(time.Millisecond))
+		}
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+			return fmt.Errorf("%w (gave up after %d attempts: the deadline comes before the next)", err, attempt)
+		}
+		c.log.Warn().Str(logOp, op).Err(err).Int(logAttempt, attempt).Dur(logWait, wait).Msg("mews request failed, retrying")
+		if rateLimited {
+			// The limit is per access token, so every caller must hold back;
+			// the limiter makes the next attempt wait too.
+			c.limiter.Pause(wait)
+			continue
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("mews %s: %w (last error: %w)", op, ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+func retryable(err error, idempotent bool) bool {
+	if idempotent {
+		return Retryable(err)
+	}
+	if errors.Is(err, ErrRateLimited) {
+		return true
+	}
+	var te *transportError
+	return errors.As(err, &te) && te.unsent
+}
+
+// encode builds the body: the authentication fields followed by in's. The
+// tokens are spliced in here, the one place they leave their Secret type.
+func (c *Client) encode(in any) ([]byte, error) {
+	auth, err := json.Marshal(struct {
+		ClientToken string
+		AccessToken string
+		Client      string
+	}{c.ct.Reveal(), c.at.Reveal(), c.name})
+	if err != nil {
+		return nil, err
+	}
+	params := []byte("{}")
+	if in != nil {
+		if params, err = json.Marshal(in); err != nil {
+			return nil, err
+		}
+	}
+	if len(params) < 2 || params[0] != '{' {
+		return nil, errors.New("parameters are not a JSON object")
+	}
+	if string(params) == "{}" {
+		return auth, nil
+	}
+	// auth without its closing brace, a comma, params without its opening one.
+	body := append(auth[:len(auth)-1], ',')
+	return append(body, params[1:]...), nil
+}
+
+func (c *Client) attempt(ctx context.Context, op string, attempt int, body []byte, out any) error {
+	release, err := c.limiter.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+
+	// WroteRequest runs on the transport's goroutine.
+	var sent atomic.Bool
+	trace := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) { sent.Store(i.Err == nil) }}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, c.base+op, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("mews %s: %w", op, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+
+	began := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.observe(op, 0, began)
+		c.log.Debug().Str(logOp, op).Int(logAttempt, attempt).Dur(logDuration, time.Since(began)).Err(err).Msg("mews request")
+		return &transportError{op: op, err: err, unsent: !sent.Load()}
+	}
+	defer resp.Body.Close()
+	requestID := resp.Header.Get("Request-Id")
+
+	if resp.StatusCode != http.StatusOK {
+		apiErr := c.apiError(op, resp)
+		c.observe(op, resp.StatusCode, began)
+		c.log.Debug().Str(logOp, op).Int(logAttempt, attempt).Int(logStatus, resp.StatusCode).Dur(logDuration, time.Since(began)).Str(logRequestID, apiErr.RequestID).Msg("mews request")
+		return apiErr
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	c.observe(op, resp.StatusCode, began)
+	c.log.Debug().Str(logOp, op).Int(logAttempt, attempt).Int(logStatus, resp.StatusCode).Dur(logDuration, time.Since(began)).Str(logRequestID, requestID).Msg("mews request")
+	switch {
+	case err != nil:
+		// Mews answered, so the operation happened; only reads may repeat.
+		return &transportError{op: op, err: fmt.Errorf("read response: %w", err)}
+	case len(data) > maxResponseBytes:
+		return fmt.Errorf("mews %s: %w: larger than %d bytes (request %s)", op, ErrResponse, maxResponseBytes, requestID)
+	case out == nil:
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("mews %s: %w: %v (request %s)", op, ErrResponse, err, requestID)
+	}
+	return nil
+}
+
+func (c *Client) observe(op string, status int, began time.Time) {
+	if c.onRequest != nil {
+		c.onRequest(op, status, time.Since(began))
+	}
+}
+
+// apiError reads a Mews error answer. Only Message is kept; should Mews ever
+// echo a token in it, the token is cut out.
+func (c *Client) apiError(op string, resp *http.Response) *APIError {
+	e := &APIError{Op: op, Status: resp.StatusCode, RequestID: resp.Header.Get("Request-Id")}
+	var body struct {
+		Message   string `json:"Message"`
+		RequestID string `json:"RequestId"`
+	}
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
+	if json.Unmarshal(data, &body) == nil {
+		e.Message = c.scrub(body.Message)
+		if e.RequestID == "" {
+			e.RequestID = body.RequestID
+		}
+	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		e.RetryAfter, _ = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
+	return e
+}
+
+func (c *Client) scrub(s string) string {
+	for _, tok := range []Secret{c.ct, c.at} {
+		s = strings.ReplaceAll(s, tok.Reveal(), redacted)
+	}
+	return s
+}

@@ -1,0 +1,406 @@
+package mews
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"slices"
+	"time"
+)
+
+// Connector API operations (paths after /api/connector/v1/).
+const (
+	OpActiveCommands     = "commands/getAllActive"
+	OpCommandsByIDs      = "commands/getAllByIds"
+	OpUpdateCommand      = "commands/update"
+	OpAddKeyCutter       = "commands/addKeyCutter"
+	OpDevices            = "devices/getAll"
+	OpReservations       = "reservations/getAll/2023-06-06"
+	OpResources          = "resources/getAll"
+	OpCustomers          = "customers/getAll"
+	OpAddAccessTokens    = "resourceAccessTokens/add"
+	OpUpdateAccessTokens = "resourceAccessTokens/update"
+	OpDeleteAccessTokens = "resourceAccessTokens/delete"
+	OpAccessTokens       = "resourceAccessTokens/getAll"
+	maxBatch             = 1000 // ids per request and items per page, Mews's maximum
+)
+
+// limitation is Mews's cursor pagination request.
+type limitation struct {
+	Count  int    `json:"Count"`
+	Cursor string `json:"Cursor,omitempty"`
+}
+
+// ActiveCommands returns the commands in state Pending or Received
+// (commands/getAllActive). Fetching them marks Pending ones Received in Mews.
+func (c *Client) ActiveCommands(ctx context.Context) ([]Command, error) {
+	// The operation documents no Limitation: Mews answers every active
+	// command at once.
+	var out struct{ Commands []Command }
+	if err := c.call(ctx, OpActiveCommands, true, nil, &out); err != nil {
+		return nil, err
+	}
+	return utcCommands(out.Commands), nil
+}
+
+// CommandsByIDs returns the commands with the given ids
+// (commands/getAllByIds), asking at most 1000 ids per request. Unknown ids
+// are absent from the result.
+func (c *Client) CommandsByIDs(ctx context.Context, ids []string) ([]Command, error) {
+	var all []Command
+	for chunk := range slices.Chunk(ids, maxBatch) {
+		in := struct{ CommandIds []string }{chunk}
+		var out struct{ Commands []Command }
+		if err := c.call(ctx, OpCommandsByIDs, true, in, &out); err != nil {
+			return nil, err
+		}
+		all = append(all, out.Commands...)
+	}
+	return utcCommands(all), nil
+}
+
+func utcCommands(cmds []Command) []Command {
+	for i := range cmds {
+		cmds[i].CreatedUtc = cmds[i].CreatedUtc.UTC()
+	}
+	return cmds
+}
+
+// CommandUpdate is a change of a command's state. Progress (0..1... as Mews
+// takes it) is sent only with Processing, Notes only with a final state:
+// Mews refuses them otherwise.
+type CommandUpdate struct {
+	ID       string
+	State    CommandState
+	Progress *float64
+	Notes    string
+}
+
+// UpdateCommand reports a command's state to Mews (commands/update). A
+// retried update that Mews had in fact applied comes back as ErrForbidden
+// (a final state cannot change): the caller should then read the command.
+func (c *Client) UpdateCommand(ctx context.Context, u CommandUpdate) error {
+	in := struct {
+		CommandId string
+		State     CommandState
+		Progress  *float64 `json:",omitempty"`
+		Notes     string   `json:",omitempty"`
+	}{CommandId: u.ID, State: u.State}
+	if u.State == CommandProcessing {
+		in.Progress = u.Progress
+	}
+	if u.State.Final() {
+		in.Notes = u.Notes
+	}
+	return c.call(ctx, OpUpdateCommand, true, in, nil)
+}
+
+// AddKeyCutterCommand asks Mews to create a key cutter command, as staff
+// pressing "cut key" do.
+type AddKeyCutterCommand struct {
+	KeyCutterID   string // the device id
+	ReservationID string
+	KeyCount      int
+	EnterpriseID  string // only with portfolio access tokens
+}
+
+// AddKeyCutterCommand creates a key cutter command (commands/addKeyCutter)
+// and returns its id. It is never repeated once Mews may have received it:
+// a duplicate would cut a second card.
+func (c *Client) AddKeyCutterCommand(ctx context.Context, a AddKeyCutterCommand) (string, error) {
+	in := struct {
+		KeyCutterId   string
+		ReservationId string
+		KeyCount      int
+		EnterpriseId  string `json:",omitempty"`
+	}{a.KeyCutterID, a.ReservationID, a.KeyCount, a.EnterpriseID}
+	var out struct{ CommandId string }
+	if err := c.call(ctx, OpAddKeyCutter, false, in, &out); err != nil {
+		return "", err
+	}
+	if out.CommandId == "" {
+		return "", fmt.Errorf("mews %s: %w: no CommandId", OpAddKeyCutter, ErrResponse)
+	}
+	return out.CommandId, nil
+}
+
+// Devices returns the devices linked to the integration (devices/getAll).
+func (c *Client) Devices(ctx context.Context) ([]Device, error) {
+	var out struct{ Devices []Device }
+	if err := c.call(ctx, OpDevices, true, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Devices, nil
+}
+
+// ReservationFilter selects reservations; empty fields do not filter. Mews
+// requires at least one of IDs, the updated interval or
+// AssignedResourceIDs, and an updated interval of at most three months.
+type ReservationFilter struct {
+	IDs                 []string
+	UpdatedFrom         time.Time // reservations changed in [UpdatedFrom, UpdatedTo]
+	UpdatedTo           time.Time // zero with UpdatedFrom set: now
+	States              []ReservationState
+	AssignedResourceIDs []string
+}
+
+// Reservations returns the reservations matching f
+// (reservations/getAll/2023-06-06), following every page and splitting an
+// id list into requests of at most 1000.
+func (c *Client) Reservations(ctx context.Context, f ReservationFilter) ([]Reservation, error) {
+	type interval struct {
+		StartUtc time.Time
+		EndUtc   time.Time
+	}
+	type params struct {
+		ReservationIds      []string           `json:",omitempty"`
+		UpdatedUtc          *interval          `json:",omitempty"`
+		States              []ReservationState `json:",omitempty"`
+		AssignedResourceIds []string           `json:",omitempty"`
+		Limitation          limitation
+	}
+	base := params{States: f.States, AssignedResourceIds: f.AssignedResourceIDs}
+	if !f.UpdatedFrom.IsZero() || !f.UpdatedTo.IsZero() {
+		to := f.UpdatedTo
+		if to.IsZero() {
+			to = time.Now()
+		}
+		base.UpdatedUtc = &interval{f.UpdatedFrom.UTC(), to.UTC()}
+	}
+	var all []Reservation
+	for chunk := range idChunks(f.IDs) {
+		p := base
+		p.ReservationIds = chunk
+		page, err := paginate(ctx, c, OpReservations, func(l limitation) any { p.Limitation = l; return p },
+			func(r *struct {
+				Reservations []Reservation
+				Cursor       string
+			}) ([]Reservation, string) {
+				return r.Reservations, r.Cursor
+			})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+	}
+	for i := range all {
+		r := &all[i]
+		r.ScheduledStartUtc, r.ScheduledEndUtc = r.ScheduledStartUtc.UTC(), r.ScheduledEndUtc.UTC()
+		r.CreatedUtc, r.UpdatedUtc = r.CreatedUtc.UTC(), r.UpdatedUtc.UTC()
+		r.ActualStartUtc, r.ActualEndUtc = utcPtr(r.ActualStartUtc), utcPtr(r.ActualEndUtc)
+	}
+	return all, nil
+}
+
+// Resources returns the resources (rooms) with the given ids
+// (resources/getAll).
+func (c *Client) Resources(ctx context.Context, ids []string) ([]Resource, error) {
+	var all []Resource
+	for chunk := range slices.Chunk(ids, maxBatch) {
+		p := struct {
+			ResourceIds []string
+			Extent      struct{ Resources bool }
+			Limitation  limitation
+		}{ResourceIds: chunk}
+		p.Extent.Resources = true
+		page, err := paginate(ctx, c, OpResources, func(l limitation) any { p.Limitation = l; return p },
+			func(r *struct {
+				Resources []Resource
+				Cursor    string
+			}) ([]Resource, string) {
+				return r.Resources, r.Cursor
+			})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+	}
+	return all, nil
+}
+
+// Customers returns the customers (guests) with the given ids
+// (customers/getAll).
+func (c *Client) Customers(ctx context.Context, ids []string) ([]Customer, error) {
+	var all []Customer
+	for chunk := range slices.Chunk(ids, maxBatch) {
+		p := struct {
+			CustomerIds []string
+			Extent      struct{ Customers bool }
+			Limitation  limitation
+		}{CustomerIds: chunk}
+		p.Extent.Customers = true
+		page, err := paginate(ctx, c, OpCustomers, func(l limitation) any { p.Limitation = l; return p },
+			func(r *struct {
+				Customers []Customer
+				Cursor    string
+			}) ([]Customer, string) {
+				return r.Customers, r.Cursor
+			})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+	}
+	return all, nil
+}
+
+// AddAccessTokens records issued keys in Mews (resourceAccessTokens/add)
+// and returns them with their Mews ids. Only the fields Mews accepts on
+// creation are sent: ServiceOrderID, ResourceID, Type, Value, SerialNumber,
+// the validity and Permissions (room only when nil: Mews requires them).
+// Like AddKeyCutterCommand it is never repeated once Mews may have received
+// it, so a key is never recorded twice.
+func (c *Client) AddAccessTokens(ctx context.Context, tokens []ResourceAccessToken) ([]ResourceAccessToken, error) {
+	type param struct {
+		ServiceOrderId   string
+		ResourceId       string `json:",omitempty"`
+		Value            string
+		Type             AccessTokenType
+		SerialNumber     string `json:",omitempty"`
+		ValidityStartUtc time.Time
+		ValidityEndUtc   time.Time
+		Permissions      Permissions
+	}
+	var all []ResourceAccessToken
+	for chunk := range slices.Chunk(tokens, maxBatch) {
+		in := struct{ ResourceAccessTokenParameters []param }{make([]param, len(chunk))}
+		for i, t := range chunk {
+			perm := Permissions{Room: true}
+			if t.Permissions != nil {
+				perm = *t.Permissions
+			}
+			in.ResourceAccessTokenParameters[i] = param{
+				t.ServiceOrderID, t.ResourceID, t.Value, t.Type, t.SerialNumber,
+				t.ValidityStartUtc.UTC(), t.ValidityEndUtc.UTC(), perm,
+			}
+		}
+		var out struct{ ResourceAccessTokens []ResourceAccessToken }
+		if err := c.call(ctx, OpAddAccessTokens, false, in, &out); err != nil {
+			return nil, err
+		}
+		all = append(all, out.ResourceAccessTokens...)
+	}
+	return utcTokens(all), nil
+}
+
+// AccessTokenUpdate changes a recorded key; nil fields stay as they are.
+type AccessTokenUpdate struct {
+	ID               string
+	Value            *string
+	ValidityStartUtc *time.Time
+	ValidityEndUtc   *time.Time
+	Permissions      *Permissions
+}
+
+// UpdateAccessTokens changes recorded keys (resourceAccessTokens/update)
+// and returns them as Mews now has them.
+func (c *Client) UpdateAccessTokens(ctx context.Context, updates []AccessTokenUpdate) ([]ResourceAccessToken, error) {
+	// Mews wraps each changed value as {"Value": ...}; null means unchanged.
+	type value struct{ Value string }
+	type param struct {
+		ResourceAccessTokenId string
+		ValidityStartUtc      *value       `json:",omitempty"`
+		ValidityEndUtc        *value       `json:",omitempty"`
+		Value                 *value       `json:",omitempty"`
+		Permissions           *Permissions `json:",omitempty"`
+	}
+	timeValue := func(t *time.Time) *value {
+		if t == nil {
+			return nil
+		}
+		return &value{t.UTC().Format(time.RFC3339)}
+	}
+	var all []ResourceAccessToken
+	for chunk := range slices.Chunk(updates, maxBatch) {
+		in := struct{ ResourceAccessTokenUpdates []param }{make([]param, len(chunk))}
+		for i, u := range chunk {
+			p := param{
+				ResourceAccessTokenId: u.ID,
+				ValidityStartUtc:      timeValue(u.ValidityStartUtc),
+				ValidityEndUtc:        timeValue(u.ValidityEndUtc),
+				Permissions:           u.Permissions,
+			}
+			if u.Value != nil {
+				p.Value = &value{*u.Value}
+			}
+			in.ResourceAccessTokenUpdates[i] = p
+		}
+		var out struct{ ResourceAccessTokens []ResourceAccessToken }
+		if err := c.call(ctx, OpUpdateAccessTokens, true, in, &out); err != nil {
+			return nil, err
+		}
+		all = append(all, out.ResourceAccessTokens...)
+	}
+	return utcTokens(all), nil
+}
+
+// DeleteAccessTokens removes recorded keys by their Mews ids
+// (resourceAccessTokens/delete).
+func (c *Client) DeleteAccessTokens(ctx context.Context, ids []string) error {
+	for chunk := range slices.Chunk(ids, maxBatch) {
+		if err := c.call(ctx, OpDeleteAccessTokens, true, struct{ Ids []string }{chunk}, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AccessTokens returns the keys recorded for the given reservations
+// (resourceAccessTokens/getAll by ServiceOrderIds).
+func (c *Client) AccessTokens(ctx context.Context, serviceOrderIDs []string) ([]ResourceAccessToken, error) {
+	var all []ResourceAccessToken
+	for chunk := range slices.Chunk(serviceOrderIDs, maxBatch) {
+		p := struct {
+			ServiceOrderIds []string
+			Limitation      limitation
+		}{ServiceOrderIds: chunk}
+		page, err := paginate(ctx, c, OpAccessTokens, func(l limitation) any { p.Limitation = l; return p },
+			func(r *struct {
+				ResourceAccessTokens []ResourceAccessToken
+				Cursor               string
+			}) ([]ResourceAccessToken, string) {
+				return r.ResourceAccessTokens, r.Cursor
+			})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+	}
+	return utcTokens(all), nil
+}
+
+func utcTokens(ts []ResourceAccessToken) []ResourceAccessToken {
+	for i := range ts {
+		ts[i].ValidityStartUtc, ts[i].ValidityEndUtc = ts[i].ValidityStartUtc.UTC(), ts[i].ValidityEndUtc.UTC()
+	}
+	return ts
+}
+
+// paginate follows Mews's cursor pagination: pages of maxBatch until one
+// comes back short or without a cursor. params builds the request for a
+// limitation; items takes a page's items and cursor out of its answer.
+func paginate[T, A any](ctx context.Context, c *Client, op string, params func(limitation) any, items func(*A) ([]T, string)) ([]T, error) {
+	var all []T
+	lim := limitation{Count: c.pageSize}
+	for {
+		var answer A
+		if err := c.call(ctx, op, true, params(lim), &answer); err != nil {
+			return nil, err
+		}
+		page, cursor := items(&answer)
+		all = append(all, page...)
+		if len(page) < lim.Count || cursor == "" || cursor == lim.Cursor {
+			return all, nil
+		}
+		lim.Cursor = cursor
+	}
+}
+
+// idChunks splits an id filter into requests of at most maxBatch ids; no
+// ids at all is one request without the filter.
+func idChunks(ids []string) iter.Seq[[]string] {
+	if len(ids) == 0 {
+		return func(yield func([]string) bool) { yield(nil) }
+	}
+	return slices.Chunk(ids, maxBatch)
+}
