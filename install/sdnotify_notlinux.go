@@ -1,0 +1,6 @@
+//go:build !linux
+
+package install
+
+// notify does nothing: only systemd speaks sd_notify.
+func notify(string) error { return nil }
