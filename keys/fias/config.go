@@ -1,0 +1,119 @@
+package fias
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+	// Property time zones must resolve on Windows too, which has no zoneinfo
+	// database of its own.
+	_ "time/tzdata"
+
+	"github.com/mews-keyd/mews-keyd/keys"
+)
+
+// Config is the driver's part of an [[encoders]] table.
+type Config struct {
+	// Address is the lock system's FIAS interface, "host:port", to dial.
+	Address string `toml:"address"`
+	// Listen is the local "host:port" the lock system connects to instead.
+	// Exactly one of Address and Listen is set.
+	Listen string `toml:"listen"`
+	// Workstation is sent as WS, the PMS workstation id.
+	Workstation string `toml:"workstation"`
+	// EncoderStation is sent as KC, the key coder that cuts the cards.
+	EncoderStation string `toml:"encoder_station"`
+	// Keepalive is how long the link may be silent before we probe it with
+	// LS; no answer within another Keepalive takes the link down.
+	Keepalive keys.Duration `toml:"keepalive"`
+	// AlwaysNewKey sends KT=N for every card, for lock systems where a
+	// duplicate is not wanted.
+	AlwaysNewKey bool `toml:"always_new_key"`
+	// TimeZone is the property's IANA time zone, in which all FIAS dates and
+	// times are written; empty means the machine's local zone.
+	TimeZone string `toml:"time_zone"`
+	// DepartureTimeFormat is "HHMM" or "HH:MM", for the DT field.
+	DepartureTimeFormat string `toml:"departure_time_format"`
+	// ConnectTimeout bounds a TCP connect, and how long a key request waits
+	// for a link that is down before it fails with "lock system offline".
+	ConnectTimeout keys.Duration `toml:"connect_timeout"`
+	// ReconnectMin and ReconnectMax are the first and the longest pause
+	// between connection attempts.
+	ReconnectMin keys.Duration `toml:"reconnect_min"`
+	ReconnectMax keys.Duration `toml:"reconnect_max"`
+}
+
+// DefaultConfig returns the configuration with every default set.
+func DefaultConfig() Config {
+	return Config{
+		Workstation:         "1",
+		EncoderStation:      "1",
+		Keepalive:           keys.Duration(60 * time.Second),
+		DepartureTimeFormat: "HHMM",
+		ConnectTimeout:      keys.Duration(10 * time.Second),
+		ReconnectMin:        keys.Duration(time.Second),
+		ReconnectMax:        keys.Duration(30 * time.Second),
+	}
+}
+
+// Validate checks the configuration and names the key of every problem.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	switch {
+	case c.Address == "" && c.Listen == "":
+		bad("address", `set address (dial the lock system) or listen (accept its connection)`)
+	case c.Address != "" && c.Listen != "":
+		bad("listen", "set either address or listen, not both")
+	case c.Address != "":
+		if _, _, err := net.SplitHostPort(c.Address); err != nil {
+			bad("address", `want "host:port": %v`, err)
+		}
+	default:
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			bad("listen", `want "host:port": %v`, err)
+		}
+	}
+	for _, f := range []struct{ key, v string }{{"workstation", c.Workstation}, {"encoder_station", c.EncoderStation}} {
+		if f.v == "" || Clean(f.v) != f.v {
+			bad(f.key, "must be printable ASCII without '|', not %q", f.v)
+		}
+	}
+	for _, f := range []struct {
+		key string
+		d   keys.Duration
+	}{{"keepalive", c.Keepalive}, {"connect_timeout", c.ConnectTimeout}, {"reconnect_min", c.ReconnectMin}} {
+		if f.d <= 0 {
+			bad(f.key, "must be positive")
+		}
+	}
+	if c.ReconnectMax < c.ReconnectMin {
+		bad("reconnect_max", "must not be less than reconnect_min (%s)", c.ReconnectMin)
+	}
+	if _, err := c.location(); err != nil {
+		bad("time_zone", "%v", err)
+	}
+	if _, err := c.departureLayout(); err != nil {
+		bad("departure_time_format", "%v", err)
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) location() (*time.Location, error) {
+	if c.TimeZone == "" {
+		return time.Local, nil
+	}
+	return time.LoadLocation(c.TimeZone)
+}
+
+func (c *Config) departureLayout() (string, error) {
+	switch c.DepartureTimeFormat {
+	case "HHMM", "":
+		return "1504", nil
+	case "HH:MM":
+		return "15:04", nil
+	}
+	return "", fmt.Errorf(`want "HHMM" or "HH:MM", not %q`, c.DepartureTimeFormat)
+}

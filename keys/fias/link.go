@@ -1,0 +1,463 @@
+package fias
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/rs/zerolog"
+
+	"github.com/mews-keyd/mews-keyd/keys"
+)
+
+const (
+	// linkVersion and linkFamily describe us in our LD record.
+	linkVersion = "1.0"
+	linkFamily  = "WW"
+	// writeTimeout bounds one record write: records are tiny, so a write
+	// that cannot finish means the peer stopped reading.
+	writeTimeout = 10 * time.Second
+	// stableAfter is how long a link must stay up before the reconnect
+	// schedule starts again from its first step; a link that flaps keeps
+	// backing off.
+	stableAfter = time.Minute
+)
+
+// session is one TCP connection to the lock system.
+type session struct {
+	conn net.Conn
+	// done is closed when the session has ended; a request waiting for its
+	// answer on this session gives up then.
+	done chan struct{}
+
+	wmu      sync.Mutex
+	lastSent time.Time
+
+	mu sync.Mutex
+	// fields holds the lock's LR field lists by record type, as of its last
+	// complete link description.
+	fields map[string][]string
+}
+
+// send writes one record. sent reports whether any byte left, which decides
+// whether a failed key request may have reached the lock system.
+func (s *session) send(r Record) (sent bool, err error) {
+	return s.sendWithin(r, writeTimeout)
+}
+
+func (s *session) sendWithin(r Record, timeout time.Duration) (sent bool, err error) {
+	buf := r.AppendFrame(nil)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.conn.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+		return false, err
+	}
+	n, err := s.conn.Write(buf)
+	s.lastSent = time.Now()
+	return n > 0, err
+}
+
+func (s *session) quietFor(d time.Duration) bool {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return time.Since(s.lastSent) >= d
+}
+
+func (s *session) fieldList(recordType string) ([]string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.fields[recordType]
+	return f, ok
+}
+
+// link keeps the FIAS link to the lock system: connecting or accepting,
+// link start, keep-alive and reconnection. Records that are not link
+// management go to onRecord.
+type link struct {
+	cfg      *Config
+	log      zerolog.Logger
+	noisy    zerolog.Logger // sampled, for complaints a bad peer can repeat endlessly
+	loc      *time.Location
+	ln       net.Listener
+	onRecord func(*session, Record)
+
+	mu      sync.Mutex
+	cur     *session // the session whose link is up; nil while down
+	since   time.Time
+	changed chan struct{} // closed and replaced at every up/down change
+}
+
+func newLink(cfg *Config, log zerolog.Logger, loc *time.Location, onRecord func(*session, Record)) *link {
+	return &link{
+		cfg:      cfg,
+		log:      log,
+		noisy:    log.Sample(&zerolog.BurstSampler{Burst: 3, Period: time.Minute}),
+		loc:      loc,
+		onRecord: onRecord,
+		since:    time.Now(),
+		changed:  make(chan struct{}),
+	}
+}
+
+// run keeps the link until ctx is done.
+func (l *link) run(ctx context.Context) {
+	if l.ln != nil {
+		l.acceptLoop(ctx)
+		return
+	}
+	l.dialLoop(ctx)
+}
+
+func (l *link) dialLoop(ctx context.Context) {
+	b := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(l.cfg.ReconnectMin.D()),
+		backoff.WithMaxInterval(l.cfg.ReconnectMax.D()),
+		backoff.WithMaxElapsedTime(0),
+	)
+	failures := 0
+	for {
+		d := net.Dialer{Timeout: l.cfg.ConnectTimeout.D()}
+		conn, err := d.DialContext(ctx, "tcp", l.cfg.Address)
+		switch {
+		case ctx.Err() != nil:
+			if conn != nil {
+				conn.Close()
+			}
+			return
+		case err != nil:
+			failures++
+			ev := l.log.Debug()
+			if failures == 1 {
+				ev = l.log.Warn()
+			}
+			ev.Err(err).Int("attempt", failures).Msg("cannot reach lock system; retrying")
+		default:
+			l.log.Info().Str(logAddr, l.cfg.Address).Msg("connected to lock system")
+			if upAt := l.serve(ctx, conn); !upAt.IsZero() {
+				failures = 0
+				if time.Since(upAt) >= stableAfter {
+					b.Reset()
+				}
+			}
+		}
+		t := time.NewTimer(b.NextBackOff())
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// acceptLoop serves one lock-system connection at a time. A new connection
+// replaces the current one: a lock system that connects again has given up
+// on the old connection, whatever our side still believes.
+func (l *link) acceptLoop(ctx context.Context) {
+	var (
+		stop func()
+		done chan struct{}
+	)
+	defer func() {
+		if stop != nil {
+			stop()
+			<-done
+		}
+	}()
+	for {
+		conn, err := l.ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			l.noisy.Warn().Err(err).Msg("accepting lock system connection failed")
+			// A pause, so that running out of file descriptors is not a hot loop.
+			t := time.NewTimer(100 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			continue
+		}
+		if stop != nil {
+			l.log.Info().Msg("lock system connected again; replacing the old connection")
+			stop()
+			<-done
+		}
+		l.log.Info().Str(logAddr, conn.RemoteAddr().String()).Msg("lock system connected")
+		sctx, cancel := context.WithCancel(ctx)
+		stop, done = cancel, make(chan struct{})
+		go func(done chan struct{}) {
+			defer close(done)
+			l.serve(sctx, conn)
+		}(done)
+	}
+}
+
+// serve runs the link over one connection until it breaks, the lock system
+// ends it, the peer falls silent, or ctx is done. It returns when the link
+// came up, zero if it never did.
+func (l *link) serve(ctx context.Context, conn net.Conn) (upAt time.Time) {
+	s := &session{conn: conn, done: make(chan struct{})}
+	recs := make(chan Record)
+	readErr := make(chan error, 1)
+	quit := make(chan struct{})
+	var reader sync.WaitGroup
+	reader.Go(func() { readErr <- l.read(conn, recs, quit) })
+
+	reason := "connection closed"
+	defer func() {
+		close(quit)
+		conn.Close()
+		reader.Wait()
+		close(s.done)
+		l.setDown(s, reason)
+	}()
+
+	keepalive := l.cfg.Keepalive.D()
+	h := handshake{awaiting: true}
+	if _, err := s.send(l.stamp(NewRecord("LS"))); err != nil {
+		reason = "link start failed: " + err.Error()
+		return upAt
+	}
+	timer := time.NewTimer(keepalive)
+	defer timer.Stop()
+	probing := true
+	for {
+		select {
+		case <-ctx.Done():
+			// Best effort, and brief: tell the lock system this is an orderly
+			// end, without letting a peer that stopped reading hold up Close.
+			s.sendWithin(l.stamp(NewRecord("LE")), time.Second)
+			reason = "closed"
+			return upAt
+		case err := <-readErr:
+			reason = "connection lost: " + err.Error()
+			return upAt
+		case r := <-recs:
+			timer.Reset(keepalive)
+			probing = false
+			end, err := l.handle(s, r, &h)
+			if err != nil {
+				reason = "write failed: " + err.Error()
+				return upAt
+			}
+			if upAt.IsZero() && l.isUp(s) {
+				upAt = time.Now()
+			}
+			if end {
+				reason = "lock system ended the link"
+				return upAt
+			}
+		case <-timer.C:
+			if probing {
+				reason = "lock system silent for " + (2 * keepalive).String()
+				return upAt
+			}
+			h.awaiting = true
+			if _, err := s.send(l.stamp(NewRecord("LS"))); err != nil {
+				reason = "keep-alive failed: " + err.Error()
+				return upAt
+			}
+			probing = true
+			timer.Reset(keepalive)
+		}
+	}
+}
+
+// read hands decoded records to recs until the connection fails or quit is
+// closed.
+func (l *link) read(conn net.Conn, recs chan<- Record, quit <-chan struct{}) error {
+	fr := NewFrameReader(conn)
+	var last FrameStats
+	for {
+		b, err := fr.Next()
+		if err != nil {
+			return err
+		}
+		if st := fr.Stats(); st != last {
+			l.noisy.Warn().Int("garbage_bytes", st.Garbage-last.Garbage).Int("oversize_frames", st.Oversize-last.Oversize).
+				Msg("discarded data from lock system that was not a FIAS record")
+			last = st
+		}
+		r, err := DecodeRecord(b)
+		if err != nil {
+			l.noisy.Warn().Err(err).Msg("skipped a malformed record from lock system")
+			continue
+		}
+		l.log.Debug().Stringer("record", r).Msg("received")
+		select {
+		case recs <- r:
+		case <-quit:
+			return nil
+		}
+	}
+}
+
+// handshake is the link-management state of one session.
+type handshake struct {
+	// awaiting is true while our LS waits for its answer.
+	awaiting bool
+	// desc collects a link description (LD, LRs) until the LA that ends it.
+	desc map[string][]string
+}
+
+// handle acts on one record. end reports that the lock system ended the link.
+func (l *link) handle(s *session, r Record, h *handshake) (end bool, err error) {
+	switch r.Type {
+	case "LS":
+		// The lock system (re)starts the link and expects our description.
+		for _, rec := range l.description() {
+			if _, err := s.send(rec); err != nil {
+				return false, err
+			}
+		}
+		l.setUp(s)
+	case "LD":
+		h.desc = map[string][]string{}
+		l.log.Info().Str("version", r.Get("V#")).Str("family", r.Get("IF")).Msg("lock system described the link")
+	case "LR":
+		if h.desc == nil {
+			h.desc = map[string][]string{}
+		}
+		h.desc[r.Get("RI")] = splitIDs(r.Get("FL"))
+	case "LA":
+		// Answer an LA that completes a link start; a lone LA is the lock's
+		// keep-alive, answered only if we have been quiet, so that two sides
+		// that both answer every LA cannot ping-pong.
+		reply := h.desc != nil || h.awaiting || s.quietFor(l.cfg.Keepalive.D()/2)
+		if h.desc != nil {
+			s.mu.Lock()
+			s.fields = h.desc
+			s.mu.Unlock()
+			h.desc = nil
+		}
+		h.awaiting = false
+		l.setUp(s)
+		if reply {
+			if _, err := s.send(l.stamp(NewRecord("LA"))); err != nil {
+				return false, err
+			}
+		}
+	case "LE":
+		return true, nil
+	case "DR":
+		// We hold no guest database to resync: an empty swap satisfies it.
+		for _, t := range []string{"DS", "DE"} {
+			if _, err := s.send(l.stamp(NewRecord(t))); err != nil {
+				return false, err
+			}
+		}
+	default:
+		l.onRecord(s, r)
+	}
+	return false, nil
+}
+
+// description is our answer to the lock's LS: who we are, which fields we
+// read in the records we accept, and LA.
+func (l *link) description() []Record {
+	return []Record{
+		l.stamp(NewRecord("LD", "V#", linkVersion, "IF", linkFamily)),
+		NewRecord("LR", "RI", "KA", "FL", "ASCTKCWSG#RN$1$2$3$4DATI"),
+		NewRecord("LR", "RI", "DR", "FL", "DATI"),
+		l.stamp(NewRecord("LA")),
+	}
+}
+
+// stamp prepends DA and TI, the record's date and time in property time.
+func (l *link) stamp(r Record) Record {
+	now := l.now()
+	r.Fields = append([]Field{{"DA", now.Format("060102")}, {"TI", now.Format("150405")}}, r.Fields...)
+	return r
+}
+
+func (l *link) now() time.Time { return time.Now().In(l.loc) }
+
+// splitIDs cuts an LR field list such as "KCKTRNWS" into two-character ids.
+func splitIDs(fl string) []string {
+	fl = strings.TrimSpace(fl)
+	ids := make([]string, 0, len(fl)/2)
+	for i := 0; i+2 <= len(fl); i += 2 {
+		ids = append(ids, fl[i:i+2])
+	}
+	return ids
+}
+
+func (l *link) setUp(s *session) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cur == s {
+		return
+	}
+	l.cur, l.since = s, time.Now()
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.log.Info().Msg("lock system link up")
+}
+
+func (l *link) setDown(s *session, reason string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cur != s {
+		return
+	}
+	l.cur, l.since = nil, time.Now()
+	close(l.changed)
+	l.changed = make(chan struct{})
+	if reason == "closed" {
+		l.log.Info().Msg("lock system link closed")
+		return
+	}
+	l.log.Warn().Str("reason", reason).Msg("lock system link down")
+}
+
+func (l *link) isUp(s *session) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cur == s
+}
+
+// state returns the current session (nil while down) and a channel closed
+// at the next change.
+func (l *link) state() (*session, time.Time, <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cur, l.since, l.changed
+}
+
+// errOffline is the cause of a request that found no link.
+var errOffline = errors.New("link down")
+
+// waitUp returns the session of an up link, waiting at most max for one.
+func (l *link) waitUp(ctx context.Context, max time.Duration) (*session, error) {
+	t := time.NewTimer(max)
+	defer t.Stop()
+	for {
+		s, _, changed := l.state()
+		if s != nil {
+			return s, nil
+		}
+		select {
+		case <-changed:
+		case <-t.C:
+			return nil, errOffline
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (l *link) health() keys.Health {
+	s, since, _ := l.state()
+	if s == nil {
+		return keys.Health{OK: false, Detail: "lock system link down", Since: since}
+	}
+	return keys.Health{OK: true, Detail: "lock system link up", Since: since}
+}
