@@ -113,7 +113,8 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		c.name = defaultClientName
 	}
 	if c.http == nil {
-		c.http = &http.Client{Timeout: defaultHTTPTimeout}
+		// An own transport, so Close drops only this client's connections.
+		c.http = &http.Client{Timeout: defaultHTTPTimeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
 	return c, nil
 }
@@ -124,6 +125,10 @@ func orDefault[T int | time.Duration](v, def T) T {
 	}
 	return v
 }
+
+// Close drops the client's idle connections. Calls in progress are not
+// affected; ending them is their contexts' job.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
 
 // Limiter returns the rate limiter shared by the client's calls.
 func (c *Client) Limiter() *Limiter { return c.limiter }
@@ -160,7 +165,7 @@ func (c *Client) call(ctx context.Context, op string, idempotent bool, in, out a
 		var apiErr *APIError
 		rateLimited := errors.As(err, &apiErr) && apiErr.Status == http.StatusTooManyRequests
 		if rateLimited && apiErr.RetryAfter > 0 {
-			wait = apiErr.RetryAfter
+			wait = apiErr.RetryAfter // attempt already paused the limiter for it
 		}
 		if time.Since(start)+wait > c.maxElapsed {
 			return fmt.Errorf("%w (gave up after %d attempts in %s)", err, attempt, time.Since(start).Round(time.Millisecond))
@@ -170,10 +175,10 @@ func (c *Client) call(ctx context.Context, op string, idempotent bool, in, out a
 		}
 		c.log.Warn().Str(logOp, op).Err(err).Int(logAttempt, attempt).Dur(logWait, wait).Msg("mews request failed, retrying")
 		if rateLimited {
-			// The limit is per access token, so every caller must hold back;
-			// the limiter makes the next attempt wait too.
-			c.limiter.Pause(wait)
-			continue
+			if apiErr.RetryAfter <= 0 {
+				c.limiter.Pause(wait)
+			}
+			continue // the limiter holds the next attempt back
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -253,6 +258,11 @@ func (c *Client) attempt(ctx context.Context, op string, attempt int, body []byt
 
 	if resp.StatusCode != http.StatusOK {
 		apiErr := c.apiError(op, resp)
+		if apiErr.RetryAfter > 0 {
+			// The limit is per access token: hold every caller back at
+			// once, before anyone else can send.
+			c.limiter.Pause(apiErr.RetryAfter)
+		}
 		c.observe(op, resp.StatusCode, began)
 		c.log.Debug().Str(logOp, op).Int(logAttempt, attempt).Int(logStatus, resp.StatusCode).Dur(logDuration, time.Since(began)).Str(logRequestID, apiErr.RequestID).Msg("mews request")
 		return apiErr

@@ -259,7 +259,7 @@ func (c *Client) AddAccessTokens(ctx context.Context, tokens []ResourceAccessTok
 		SerialNumber     string `json:",omitempty"`
 		ValidityStartUtc time.Time
 		ValidityEndUtc   time.Time
-		Permissions      Permissions
+		Permissions      *permissionsParam
 	}
 	var all []ResourceAccessToken
 	for chunk := range slices.Chunk(tokens, maxBatch) {
@@ -271,7 +271,7 @@ func (c *Client) AddAccessTokens(ctx context.Context, tokens []ResourceAccessTok
 			}
 			in.ResourceAccessTokenParameters[i] = param{
 				t.ServiceOrderID, t.ResourceID, t.Value, t.Type, t.SerialNumber,
-				t.ValidityStartUtc.UTC(), t.ValidityEndUtc.UTC(), perm,
+				t.ValidityStartUtc.UTC(), t.ValidityEndUtc.UTC(), wrapPermissions(&perm),
 			}
 		}
 		var out struct{ ResourceAccessTokens []ResourceAccessToken }
@@ -299,10 +299,10 @@ func (c *Client) UpdateAccessTokens(ctx context.Context, updates []AccessTokenUp
 	type value struct{ Value string }
 	type param struct {
 		ResourceAccessTokenId string
-		ValidityStartUtc      *value       `json:",omitempty"`
-		ValidityEndUtc        *value       `json:",omitempty"`
-		Value                 *value       `json:",omitempty"`
-		Permissions           *Permissions `json:",omitempty"`
+		ValidityStartUtc      *value            `json:",omitempty"`
+		ValidityEndUtc        *value            `json:",omitempty"`
+		Value                 *value            `json:",omitempty"`
+		Permissions           *permissionsParam `json:",omitempty"`
 	}
 	timeValue := func(t *time.Time) *value {
 		if t == nil {
@@ -318,7 +318,7 @@ func (c *Client) UpdateAccessTokens(ctx context.Context, updates []AccessTokenUp
 				ResourceAccessTokenId: u.ID,
 				ValidityStartUtc:      timeValue(u.ValidityStartUtc),
 				ValidityEndUtc:        timeValue(u.ValidityEndUtc),
-				Permissions:           u.Permissions,
+				Permissions:           wrapPermissions(u.Permissions),
 			}
 			if u.Value != nil {
 				p.Value = &value{*u.Value}
@@ -367,6 +367,21 @@ func (c *Client) AccessTokens(ctx context.Context, serviceOrderIDs []string) ([]
 		all = append(all, page...)
 	}
 	return utcTokens(all), nil
+}
+
+// permissionsParam is Permissions as Mews takes them in requests: each flag
+// wrapped as {"Value": bool}.
+type permissionsParam struct {
+	Bed, Room, Floor, Building struct{ Value bool }
+}
+
+func wrapPermissions(p *Permissions) *permissionsParam {
+	if p == nil {
+		return nil
+	}
+	var w permissionsParam
+	w.Bed.Value, w.Room.Value, w.Floor.Value, w.Building.Value = p.Bed, p.Room, p.Floor, p.Building
+	return &w
 }
 
 func utcTokens(ts []ResourceAccessToken) []ResourceAccessToken {
