@@ -46,11 +46,18 @@ func badRequest(format string, args ...any) error {
 type opFunc func(s *Server, body []byte) (any, error)
 
 var ops = map[string]opFunc{
-	"commands/getAllActive": (*Server).opGetAllActive,
-	"commands/getAllByIds":  (*Server).opGetAllByIds,
-	"commands/update":       (*Server).opUpdateCommand,
-	"commands/addKeyCutter": (*Server).opAddKeyCutter,
-	"devices/getAll":        (*Server).opGetDevices,
+	"commands/getAllActive":          (*Server).opGetAllActive,
+	"commands/getAllByIds":           (*Server).opGetAllByIds,
+	"commands/update":                (*Server).opUpdateCommand,
+	"commands/addKeyCutter":          (*Server).opAddKeyCutter,
+	"devices/getAll":                 (*Server).opGetDevices,
+	"reservations/getAll/2023-06-06": (*Server).opGetReservations,
+	"resources/getAll":               (*Server).opGetResources,
+	"customers/getAll":               (*Server).opGetCustomers,
+	"resourceAccessTokens/add":       (*Server).opAddTokens,
+	"resourceAccessTokens/update":    (*Server).opUpdateTokens,
+	"resourceAccessTokens/delete":    (*Server).opDeleteTokens,
+	"resourceAccessTokens/getAll":    (*Server).opGetTokens,
 }
 
 // auth is the part of every body that identifies the caller.

@@ -151,10 +151,3 @@ func (s *Server) Reservation(id string) (mews.Reservation, bool) {
 	defer s.mu.Unlock()
 	return s.reservations.get(id)
 }
-
-// AccessTokens returns the resource access tokens in creation order.
-func (s *Server) AccessTokens() []mews.ResourceAccessToken {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.tokens.all()
-}

@@ -7,24 +7,41 @@
 // It does not import testing: the demo and the benchmarks run on it too.
 //
 // Operation shapes (POST /api/connector/v1/<op>, every body carries
-// ClientToken, AccessToken and Client), as documented on docs.mews.com:
+// ClientToken, AccessToken and Client), as documented on docs.mews.com
+// (Connector API operations: commands, devices, reservations ver
+// 2023-06-06, resources, customers, resourceAccessTokens):
 //
-//	commands/getAllActive     {Limitation?}                 -> {Commands, Cursor}
-//	commands/getAllByIds      {CommandIds (1..1000)}        -> {Commands}
+//	commands/getAllActive     {Limitation?}                      -> {Commands, Cursor?}
+//	commands/getAllByIds      {CommandIds 1..1000, Limitation?}  -> {Commands, Cursor?}
 //	commands/update           {CommandId, State, Progress?, Notes?} -> {}
 //	commands/addKeyCutter     {KeyCutterId, ReservationId, KeyCount, EnterpriseId?} -> {CommandId}
-//	devices/getAll            {}                            -> {Devices}
-//	reservations/getAll/2023-06-06 {ReservationIds?, UpdatedUtc? {StartUtc, EndUtc},
+//	devices/getAll            {}                                 -> {Devices}
+//	reservations/getAll/2023-06-06
+//	                          {ReservationIds?, UpdatedUtc? {StartUtc, EndUtc} (<= 3 months),
 //	                           States?, AssignedResourceIds?, Limitation} -> {Reservations, Cursor}
-//	resources/getAll          {ResourceIds?, Names?, Extent?, Limitation?} -> {Resources, Cursor}
-//	customers/getAll          {CustomerIds?, Extent?, Limitation?} -> {Customers, Cursor}
-//	resourceAccessTokens/add    {ResourceAccessTokenParameters: [...]} -> {ResourceAccessTokens}
-//	resourceAccessTokens/update {ResourceAccessTokenUpdates: [...]}    -> {ResourceAccessTokens}
-//	resourceAccessTokens/delete {ResourceAccessTokenIds: [...]}        -> {}
-//	resourceAccessTokens/getAll {ResourceAccessTokenIds? | ServiceOrderIds?, Limitation} -> {ResourceAccessTokens, Cursor}
+//	resources/getAll          {ResourceIds?, Names?, Extent {Resources, Inactive?}, Limitation}
+//	                                                             -> {Resources, Cursor}
+//	customers/getAll          {CustomerIds, Extent {Customers}, Limitation} -> {Customers, Cursor}
+//	resourceAccessTokens/add  {ResourceAccessTokenParameters: [{ServiceOrderId, ResourceId?, Type,
+//	                           Value, SerialNumber?, ValidityStartUtc, ValidityEndUtc,
+//	                           Permissions? {Bed|Room|Floor|Building: {Value}}}]}
+//	                                                             -> {ResourceAccessTokens}
+//	resourceAccessTokens/update {ResourceAccessTokenUpdates: [{ResourceAccessTokenId,
+//	                           ValidityStartUtc? {Value}, ValidityEndUtc? {Value}, Value? {Value},
+//	                           Permissions?}]}                   -> {ResourceAccessTokens}
+//	resourceAccessTokens/delete {Ids}                            -> {}
+//	resourceAccessTokens/getAll {ResourceAccessTokenIds? | ServiceOrderIds?,
+//	                           ActivityStates? (default Active), Limitation} -> {ResourceAccessTokens, Cursor}
+//
+// Answered tokens carry Id, EnterpriseId, ServiceOrderId, ResourceId, Type,
+// Value, SerialNumber, ValidityStartUtc/EndUtc, Permissions {Bed, Room,
+// Floor, Building}, IsActive, CreatedUtc, UpdatedUtc; delete keeps the token
+// with IsActive false.
 //
 // Limitation is {Count 1..1000, Cursor}; the answer's Cursor is the id of
-// the last item returned (null when none), and the next page starts after it.
+// the last item returned (null when none), and the next page starts after
+// that item in the server's stable order, even if it no longer matches the
+// filter.
 package mewstest
 
 import (
@@ -243,7 +260,7 @@ type store struct {
 	customers    ordered[mews.Customer]
 	reservations ordered[mews.Reservation]
 	commands     ordered[*command]
-	tokens       ordered[mews.ResourceAccessToken]
+	tokens       ordered[*tokenRecord]
 }
 
 func newStore() store {
@@ -253,7 +270,7 @@ func newStore() store {
 		customers:    newOrdered[mews.Customer](),
 		reservations: newOrdered[mews.Reservation](),
 		commands:     newOrdered[*command](),
-		tokens:       newOrdered[mews.ResourceAccessToken](),
+		tokens:       newOrdered[*tokenRecord](),
 	}
 }
 
