@@ -43,6 +43,7 @@ func (e *Error) Error() string {
 var (
 	tomlContext = regexp.MustCompile(`(?s)^toml: (?:line (\d+) )?\(last key ("(?:[^"\\]|\\.)*")\): (.*)$`)
 	tomlTypes   = regexp.MustCompile(`^incompatible types: TOML value has type (.+); destination has type (.+)$`)
+	tomlTable   = regexp.MustCompile(`^type mismatch for .+: expected table but found (.+)$`)
 )
 
 // fromTOML turns a decoding error into an Error. at is "" for the whole
@@ -71,6 +72,8 @@ func (p *parser) fromTOML(err error, at string, syntax bool) *Error {
 	}
 	if m := tomlTypes.FindStringSubmatch(msg); m != nil {
 		msg = fmt.Sprintf("wrong type: want %s, got %s", tomlType(m[2]), tomlType(m[1]))
+	} else if m := tomlTable.FindStringSubmatch(msg); m != nil {
+		msg = fmt.Sprintf("wrong type: want a table, got %s", tomlType(m[1]))
 	}
 
 	e := &Error{File: p.file, Msg: msg}
@@ -125,10 +128,17 @@ func tomlType(t string) string {
 // could quote its value must not.
 func secretPath(path string) bool {
 	p := strings.ToLower(path)
-	for _, word := range []string{"token", "secret", "password", "authorization", "headers", "env"} {
-		if strings.Contains(p, word) {
+	for _, word := range []string{"token", "secret", "password", "authorization"} {
+		if strings.Contains(p[strings.LastIndexByte(p, '.')+1:], word) {
 			return true
 		}
+	}
+	// Header and environment tables of drivers carry credentials.
+	for p != "" {
+		if name := p[strings.LastIndexByte(p, '.')+1:]; name == "headers" || name == "env" {
+			return true
+		}
+		p = parentPath(p)
 	}
 	return false
 }
