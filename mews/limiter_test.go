@@ -1,0 +1,141 @@
+package mews_test
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mews-keyd/mews-keyd/mews"
+)
+
+// TestLimiterWindow: 20 callers, 100 requests, 10 per 100ms. Whatever
+// instant between grant and release Mews counts a request at, no window may
+// hold more than the limit, so both ends are checked.
+func TestLimiterWindow(t *testing.T) {
+	const limit, window, callers, each = 10, 100 * time.Millisecond, 20, 5
+	l, err := mews.NewLimiter(limit, window)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var granted, released []time.Time
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			for range each {
+				release, err := l.Wait(context.Background())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				g := time.Now()
+				// A request takes a while, on the wire and at Mews.
+				time.Sleep(rand.N(5 * time.Millisecond))
+				r := time.Now()
+				release()
+				mu.Lock()
+				granted, released = append(granted, g), append(released, r)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	for name, times := range map[string][]time.Time{"grant": granted, "release": released} {
+		if len(times) != callers*each {
+			t.Fatalf("%d %ss, want %d", len(times), name, callers*each)
+		}
+		slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+		for i := 0; i+limit < len(times); i++ {
+			if d := times[i+limit].Sub(times[i]); d < window {
+				t.Errorf("by %s time, %d requests within %s", name, limit+1, d)
+			}
+		}
+	}
+}
+
+// TestLimiterReleaseWakes: with every slot in flight, a waiter gets one as
+// soon as the window after a release has passed.
+func TestLimiterReleaseWakes(t *testing.T) {
+	const window = 50 * time.Millisecond
+	l, err := mews.NewLimiter(1, window)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, err := l.Wait(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan time.Time)
+	go func() {
+		r, err := l.Wait(context.Background())
+		if err != nil {
+			t.Error(err)
+		}
+		got <- time.Now()
+		r()
+	}()
+	released := time.Now()
+	release()
+	release() // a second call must not free a second slot
+	if at := <-got; at.Sub(released) < window {
+		t.Errorf("second request granted %s after the first was released, want ≥ %s", at.Sub(released), window)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), window/2)
+	defer cancel()
+	if _, err := l.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("with the only slot just used: err = %v, want DeadlineExceeded", err)
+	}
+}
+
+func TestLimiterPause(t *testing.T) {
+	l, err := mews.NewLimiter(100, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paused := time.Now()
+	l.Pause(150 * time.Millisecond)
+	l.Pause(10 * time.Millisecond) // a shorter pause does not cut the longer one
+	release, err := l.Wait(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if d := time.Since(paused); d < 150*time.Millisecond {
+		t.Errorf("granted %s into a 150ms pause", d)
+	}
+}
+
+func TestLimiterCancel(t *testing.T) {
+	l, err := mews.NewLimiter(1, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() {
+		_, err := l.Wait(ctx)
+		done <- err
+	}()
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want Canceled", err)
+	}
+}
+
+func TestNewLimiterRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		limit  int
+		window time.Duration
+	}{{0, time.Second}, {-1, time.Second}, {10, 0}} {
+		if _, err := mews.NewLimiter(tc.limit, tc.window); err == nil {
+			t.Errorf("NewLimiter(%d, %s) accepted", tc.limit, tc.window)
+		}
+	}
+}
