@@ -23,13 +23,14 @@ type addrConfig struct {
 }
 
 func (c *addrConfig) Validate() error {
-	switch {
-	case c.Address == "":
-		return errors.New("address: required")
-	case c.Retries > 5:
-		return errors.New("too many retries for the lock system")
+	var errs []error
+	if c.Address == "" {
+		errs = append(errs, errors.New("address: required"))
 	}
-	return nil
+	if c.Retries > 5 {
+		errs = append(errs, errors.New("too many retries for the lock system"))
+	}
+	return errors.Join(errs...)
 }
 
 type urlConfig struct {
@@ -362,6 +363,8 @@ func TestParseErrors(t *testing.T) {
 			`config.toml:6: encoders[0].address: required`},
 		{"driver validation naming a key in the file", edit(t, `address = "10.0.0.5:5010"`, "address = \"\""),
 			`config.toml:9: encoders[0].address: required`},
+		{"driver validation with several problems", edit(t, `address = "10.0.0.5:5010"`, "address = \"\"\nretries = 9"),
+			"config.toml:9: encoders[0].address: required\nconfig.toml:6: encoders[0]: too many retries for the lock system"},
 		{"driver validation about the table", edit(t, `address = "10.0.0.5:5010"`, "address = \"x\"\nretries = 9"),
 			`config.toml:6: encoders[0]: too many retries for the lock system`},
 

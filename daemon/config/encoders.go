@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -53,13 +54,26 @@ func (p *parser) encoder(md *toml.MetaData, i int, prim toml.Primitive) (Encoder
 
 // driverError places a driver's validation error. A message that starts
 // with one of the driver's keys ("address: required") is attributed to that
-// key and its line; anything else to the encoder's table.
-func (p *parser) driverError(at string, cfg any, err error) *Error {
-	msg := err.Error()
-	if key, rest, ok := strings.Cut(msg, ": "); ok && hasKey(cfg, key) {
-		return p.errorf(at+"."+key, "%s", rest)
+// key and its line; anything else to the encoder's table. A driver that
+// reports several problems with errors.Join gets one line for each.
+func (p *parser) driverError(at string, cfg any, err error) error {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
 	}
-	return p.errorf(at, "%s", msg)
+	placed := make([]error, 0, len(errs))
+	for _, err := range errs {
+		msg := err.Error()
+		if key, rest, ok := strings.Cut(msg, ": "); ok && hasKey(cfg, key) {
+			placed = append(placed, p.errorf(at+"."+key, "%s", rest))
+		} else {
+			placed = append(placed, p.errorf(at, "%s", msg))
+		}
+	}
+	if len(placed) == 1 {
+		return placed[0]
+	}
+	return errors.Join(placed...)
 }
 
 // hasKey reports whether the struct cfg points to has a field TOML would

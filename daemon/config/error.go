@@ -16,8 +16,9 @@ import (
 //
 //	/etc/mews-keyd/config.toml:14: encoders[1].adress: unknown key
 //
-// Indexes of arrays of tables count from 0 in file order. main exits with
-// status 2 on an Error.
+// Indexes of arrays of tables count from 0 in file order. Where a driver
+// reports several problems at once, Load returns them joined (errors.Join),
+// one per line. main exits with status 2 when errors.As finds an *Error.
 type Error struct {
 	File string
 	Line int    // 0 when the key is absent (a required key) or unknown

