@@ -66,9 +66,9 @@ func utcCommands(cmds []Command) []Command {
 	return cmds
 }
 
-// CommandUpdate is a change of a command's state. Progress (0..1... as Mews
-// takes it) is sent only with Processing, Notes only with a final state:
-// Mews refuses them otherwise.
+// CommandUpdate is a change of a command's state. Progress is sent only
+// with Processing and Notes only with a final state, the only states Mews
+// takes them with; otherwise they are dropped.
 type CommandUpdate struct {
 	ID       string
 	State    CommandState
@@ -134,8 +134,7 @@ func (c *Client) Devices(ctx context.Context) ([]Device, error) {
 }
 
 // ReservationFilter selects reservations; empty fields do not filter. Mews
-// requires at least one of IDs, the updated interval or
-// AssignedResourceIDs, and an updated interval of at most three months.
+// takes an updated interval of at most three months.
 type ReservationFilter struct {
 	IDs                 []string
 	UpdatedFrom         time.Time // reservations changed in [UpdatedFrom, UpdatedTo]
