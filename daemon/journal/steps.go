@@ -1,0 +1,288 @@
+package journal
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Operation names, as they appear in errors.
+const (
+	opAccept         = "accept"
+	opIgnore         = "ignore"
+	opStartEncode    = "start encode"
+	opFinishEncode   = "finish encode"
+	opFinishAndQueue = "finish encode and queue report"
+	opQueueReport    = "queue report"
+	opReportFailed   = "record failed report"
+	opMarkReported   = "mark reported"
+	opDrop           = "drop"
+)
+
+// Get returns the entry for a command id.
+func (j *Journal) Get(id string) (Entry, bool, error) {
+	var e Entry
+	var found bool
+	err := j.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketCommands).Get([]byte(id))
+		if v == nil {
+			return nil
+		}
+		found = true
+		var err error
+		e, err = decodeEntry([]byte(id), v)
+		return err
+	})
+	if err != nil {
+		return Entry{}, false, j.readErr("get "+id, err)
+	}
+	return e, found, nil
+}
+
+// Accept records a command for one of our key cutters, queued for encoder.
+// It is idempotent: for a command already in the journal (in any step) it
+// changes nothing and returns the existing entry with isNew false — that is
+// the deduplication of repeated events and polls.
+func (j *Journal) Accept(id, encoder, device string) (e Entry, isNew bool, err error) {
+	return j.create(opAccept, Entry{CommandID: id, Encoder: encoder, Device: device, Step: Accepted})
+}
+
+// Ignore records a command we leave untouched, such as one for a device
+// that is not ours, so it is logged and looked at once. Like Accept it is
+// idempotent and returns isNew false for a known command.
+func (j *Journal) Ignore(id, device, reason string) (e Entry, isNew bool, err error) {
+	return j.create(opIgnore, Entry{CommandID: id, Device: device, Step: Ignored, Reason: reason})
+}
+
+func (j *Journal) create(op string, e Entry) (Entry, bool, error) {
+	if e.CommandID == "" {
+		return Entry{}, false, fmt.Errorf("%s: empty command id", op)
+	}
+	now := j.now()
+	isNew := false
+	err := j.db.Update(func(tx *bolt.Tx) error {
+		commands := tx.Bucket(bucketCommands)
+		if v := commands.Get([]byte(e.CommandID)); v != nil {
+			var err error
+			e, err = decodeEntry([]byte(e.CommandID), v)
+			return err
+		}
+		isNew = true
+		seq, err := commands.NextSequence()
+		if err != nil {
+			return err
+		}
+		e.Seq = seq
+		if e.Step == Accepted {
+			e.AcceptedAt = now
+		}
+		return putEntry(tx, &e, now)
+	})
+	if err != nil {
+		return Entry{}, false, j.wrapErr(op, e.CommandID, err)
+	}
+	if isNew {
+		j.mu.Lock()
+		j.counts[e.Step]++
+		j.mu.Unlock()
+	}
+	return e, isNew, nil
+}
+
+// StartEncode records that the encoder is about to be called. Call the
+// encoder only after it returned nil: an error means the step is not on
+// disk, and an encode now could not be told apart from none after a crash.
+func (j *Journal) StartEncode(id string) error {
+	return j.transition(opStartEncode, id, []Step{Accepted}, func(e *Entry, now time.Time) {
+		e.Step = EncodeStarted
+		e.EncodeStartedAt = now
+	})
+}
+
+// FinishEncode records the encoder's result. After a restart a command in
+// this step is reported from the result, never encoded again.
+func (j *Journal) FinishEncode(id string, r Result) error {
+	return j.transition(opFinishEncode, id, []Step{EncodeStarted}, func(e *Entry, now time.Time) {
+		e.Step = EncodeFinished
+		e.EncodeFinishedAt = now
+		e.Result = &r
+	})
+}
+
+// FinishAndQueue is FinishEncode and QueueReport in one transaction: one
+// fsync fewer on the path from encoder to Mews.
+func (j *Journal) FinishAndQueue(id string, r Result, rep Report) error {
+	return j.transition(opFinishAndQueue, id, []Step{EncodeStarted}, func(e *Entry, now time.Time) {
+		e.EncodeFinishedAt = now
+		e.Result = &r
+		queue(e, rep, now)
+	})
+}
+
+// QueueReport puts the Mews state update for a command in the outbox, due
+// now. Besides the normal way from EncodeFinished it is allowed from
+// Accepted (the command is declined before encoding, e.g. too old) and from
+// EncodeStarted (recovery: the encode was interrupted by a crash).
+func (j *Journal) QueueReport(id string, rep Report) error {
+	return j.transition(opQueueReport, id, []Step{Accepted, EncodeStarted, EncodeFinished}, func(e *Entry, now time.Time) {
+		queue(e, rep, now)
+	})
+}
+
+func queue(e *Entry, rep Report, now time.Time) {
+	e.Step = ReportQueued
+	e.ReportQueuedAt = now
+	e.Report = &rep
+	e.NextAttempt = now
+}
+
+// ReportFailed records a failed delivery of the queued report and when to
+// try again; the report stays in the outbox.
+func (j *Journal) ReportFailed(id string, cause error, next time.Time) error {
+	return j.transition(opReportFailed, id, []Step{ReportQueued}, func(e *Entry, _ time.Time) {
+		e.Attempts++
+		e.NextAttempt = next.UTC().Round(0)
+		if cause != nil {
+			e.LastError = cause.Error()
+		}
+	})
+}
+
+// MarkReported makes a queued report final: Mews accepted it, or told us
+// the command no longer exists or is already in a final state. The key
+// values are forgotten: a PIN code is a credential, and nothing needs it
+// once Mews has the outcome.
+func (j *Journal) MarkReported(id string) error {
+	return j.transition(opMarkReported, id, []Step{ReportQueued}, func(e *Entry, _ time.Time) {
+		e.Step = Reported
+		if e.Result != nil {
+			for i := range e.Result.Keys {
+				e.Result.Keys[i].Value = ""
+			}
+		}
+	})
+}
+
+// Drop makes an accepted command final without encoding or reporting it,
+// for a command Mews finished (cancelled) while it waited in our queue.
+func (j *Journal) Drop(id, reason string) error {
+	return j.transition(opDrop, id, []Step{Accepted}, func(e *Entry, _ time.Time) {
+		e.Step = Ignored
+		e.Reason = reason
+	})
+}
+
+// transition applies one step change in one transaction, refusing it
+// unless the command is in one of the steps in from.
+func (j *Journal) transition(op, id string, from []Step, apply func(e *Entry, now time.Time)) error {
+	now := j.now()
+	var before, after Step
+	err := j.db.Update(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketCommands).Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("%s %s: %w", op, id, ErrNotFound)
+		}
+		e, err := decodeEntry([]byte(id), v)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(from, e.Step) {
+			return fmt.Errorf("%w: cannot %s command %s in step %s", ErrInvalidTransition, op, id, e.Step)
+		}
+		before = e.Step
+		apply(&e, now)
+		after = e.Step
+		if after.Final() {
+			if err := tx.Bucket(bucketOpen).Delete(seqKey(e.Seq)); err != nil {
+				return err
+			}
+		}
+		return putEntry(tx, &e, now)
+	})
+	if err != nil {
+		return j.wrapErr(op, id, err)
+	}
+	j.mu.Lock()
+	j.counts[before]--
+	j.counts[after]++
+	j.mu.Unlock()
+	return nil
+}
+
+// putEntry writes e and keeps the open and final indexes in step with it.
+func putEntry(tx *bolt.Tx, e *Entry, now time.Time) error {
+	if e.Step.Final() {
+		e.Final = true
+		e.FinalAt = now
+		if err := tx.Bucket(bucketFinal).Put(finalKey(now, e.CommandID), nil); err != nil {
+			return err
+		}
+	} else if err := tx.Bucket(bucketOpen).Put(seqKey(e.Seq), []byte(e.CommandID)); err != nil {
+		return err
+	}
+	v, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketCommands).Put([]byte(e.CommandID), v)
+}
+
+func decodeEntry(id, v []byte) (Entry, error) {
+	var e Entry
+	if err := json.Unmarshal(v, &e); err != nil {
+		return Entry{}, fmt.Errorf("entry %q: %w", id, err)
+	}
+	if e.CommandID != string(id) || e.Step == 0 {
+		return Entry{}, fmt.Errorf("entry %q: malformed (id %q, step %s)", id, e.CommandID, e.Step)
+	}
+	return e, nil
+}
+
+// Unfinished returns the commands a restart must deal with, in Seq (accept)
+// order: Accepted ones are still to be encoded, EncodeStarted ones were
+// interrupted, EncodeFinished ones have a result still to be queued.
+func (j *Journal) Unfinished() ([]Entry, error) {
+	return j.openEntries("list unfinished", func(s Step) bool {
+		return s == Accepted || s == EncodeStarted || s == EncodeFinished
+	})
+}
+
+// Outbox returns the queued reports, the earliest due first (Seq breaks
+// ties, so reports go out in accept order).
+func (j *Journal) Outbox() ([]Entry, error) {
+	out, err := j.openEntries("list outbox", func(s Step) bool { return s == ReportQueued })
+	slices.SortStableFunc(out, func(a, b Entry) int { return a.NextAttempt.Compare(b.NextAttempt) })
+	return out, err
+}
+
+func (j *Journal) openEntries(op string, keep func(Step) bool) ([]Entry, error) {
+	var out []Entry
+	err := j.db.View(func(tx *bolt.Tx) error {
+		commands := tx.Bucket(bucketCommands)
+		return tx.Bucket(bucketOpen).ForEach(func(_, id []byte) error {
+			v := commands.Get(id)
+			if v == nil {
+				return fmt.Errorf("open index names %q, which is not in the journal", id)
+			}
+			e, err := decodeEntry(id, v)
+			if err != nil {
+				return err
+			}
+			if keep(e.Step) {
+				out = append(out, e)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, j.readErr(op, err)
+	}
+	return out, nil
+}
+
+// now is the journal clock without the monotonic reading, so entries read
+// back compare equal to the ones returned.
+func (j *Journal) now() time.Time { return j.opts.Now().UTC().Round(0) }
