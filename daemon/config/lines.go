@@ -29,7 +29,9 @@ func scanLines(data []byte) *lineIndex {
 		arrays = map[string]int{} // indexed path of an array of tables -> elements so far
 		val    valueScanner
 	)
-	for n, line := range strings.Split(string(data), "\n") {
+	// Windows editors save with a byte order mark, which TOML allows.
+	text := strings.TrimPrefix(string(data), "\ufeff")
+	for n, line := range strings.Split(text, "\n") {
 		lineNo := n + 1
 		if val.open() {
 			val.scan(line)
