@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -516,6 +517,18 @@ func TestErrorFormat(t *testing.T) {
 	for _, tt := range tests {
 		if got := tt.err.Error(); got != tt.want {
 			t.Errorf("got %q, want %q", got, tt.want)
+		}
+	}
+}
+
+func TestConfigPrintsNoToken(t *testing.T) {
+	cfg, _, err := Parse("config.toml", []byte(base), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{fmt.Sprintf("%v", cfg), fmt.Sprintf("%+v", *cfg), fmt.Sprintf("%#v", cfg.Mews)} {
+		if strings.Contains(s, "SECRET") {
+			t.Errorf("a token is printed: %s", s)
 		}
 	}
 }
