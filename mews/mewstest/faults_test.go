@@ -46,7 +46,7 @@ func TestFailNext(t *testing.T) {
 
 func TestSetLatency(t *testing.T) {
 	s := newServer(t)
-	const d = 150 * time.Millisecond
+	const d = 250 * time.Millisecond
 	s.SetLatency("devices/getAll", d)
 	start := time.Now()
 	call(t, s, "devices/getAll", nil)

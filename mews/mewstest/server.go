@@ -158,7 +158,7 @@ func NewServer(opts ...Option) *Server {
 	}
 	s.ln = ln
 	s.base = ln.Addr().String()
-	s.http = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: http.HandlerFunc(s.serveHTTP), ReadHeaderTimeout: 10 * time.Second}
 	go s.http.Serve(ln) //nolint:errcheck // always ErrServerClosed after Close
 	return s
 }
@@ -190,8 +190,8 @@ func (s *Server) Close() {
 	s.handlers.Wait()
 }
 
-// ServeHTTP routes to the API and the WebSocket endpoint.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// serveHTTP routes to the API and the WebSocket endpoint.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -294,19 +294,6 @@ func (o *ordered[T]) put(id string, v T) {
 func (o *ordered[T]) get(id string) (T, bool) {
 	v, ok := o.byID[id]
 	return v, ok
-}
-
-func (o *ordered[T]) remove(id string) {
-	if _, ok := o.byID[id]; !ok {
-		return
-	}
-	delete(o.byID, id)
-	for i, x := range o.ids {
-		if x == id {
-			o.ids = append(o.ids[:i], o.ids[i+1:]...)
-			break
-		}
-	}
 }
 
 // all returns the items in insertion order.

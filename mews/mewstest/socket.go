@@ -114,16 +114,21 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// Recorded before Accept answers, so a client that connected finds its
+	// handshake in the list.
+	at := s.recordHandshake(hs, http.StatusSwitchingProtocols)
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		// A silent server is a dead peer: no pong.
 		OnPingReceived: func(context.Context, []byte) bool { return !s.isSilent() },
 	})
 	if err != nil {
-		// Accept has answered already (not an upgrade request, bad version, ...).
-		s.recordHandshake(hs, http.StatusBadRequest)
+		// Accept has answered already: not a valid upgrade request.
+		s.mu.Lock()
+		s.handshakes[at].Status = http.StatusBadRequest
+		s.notifyLocked()
+		s.mu.Unlock()
 		return
 	}
-	s.recordHandshake(hs, http.StatusSwitchingProtocols)
 
 	sock := &socket{conn: conn, wake: make(chan struct{}, 1)}
 	if !s.addSocket(sock) {
@@ -148,12 +153,15 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.log.Debug().Msg("socket gone")
 }
 
-func (s *Server) recordHandshake(h Handshake, status int) {
+// recordHandshake appends h and returns its index.
+func (s *Server) recordHandshake(h Handshake, status int) int {
 	h.Status = status
+	s.log.Debug().Int("status", status).Msg("handshake") // never the cookie: it holds the tokens
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.handshakes = append(s.handshakes, h)
 	s.notifyLocked()
+	return len(s.handshakes) - 1
 }
 
 // addSocket registers a connected socket, unless the server is closing.
@@ -276,7 +284,9 @@ func (s *Server) SetSilent(on bool) {
 	s.silent = on
 }
 
-// Sockets counts the connected sockets.
+// Sockets counts the connected sockets. A socket counts from just after
+// the handshake answer, so a test that pushes right after dialing should
+// Wait for the count first.
 func (s *Server) Sockets() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
