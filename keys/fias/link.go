@@ -216,8 +216,10 @@ func (l *link) serve(ctx context.Context, conn net.Conn) (upAt time.Time) {
 		close(quit)
 		conn.Close()
 		reader.Wait()
-		close(s.done)
+		// Down before done: a request that gives up on this session must
+		// not find it still up when it tries again.
 		l.setDown(s, reason)
+		close(s.done)
 	}()
 
 	keepalive := l.cfg.Keepalive.D()
@@ -313,12 +315,13 @@ func (l *link) handle(s *session, r Record, h *handshake) (end bool, err error) 
 	switch r.Type {
 	case "LS":
 		// The lock system (re)starts the link and expects our description.
+		// The link is up only at the lock's LA, which follows its own
+		// description: a key record sent earlier could miss its LR fields.
 		for _, rec := range l.description() {
 			if _, err := s.send(rec); err != nil {
 				return false, err
 			}
 		}
-		l.setUp(s)
 	case "LD":
 		h.desc = map[string][]string{}
 		l.log.Info().Str("version", r.Get("V#")).Str("family", r.Get("IF")).Msg("lock system described the link")
