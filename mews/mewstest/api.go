@@ -75,8 +75,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 
 	status, answer, retryAfter := s.handle(r, op, &entry)
 	if status == 0 {
-		s.logRequest(entry)
-		return
+		return // never answered, logged by handle
 	}
 	entry.Status = status
 	if retryAfter != "" {
@@ -90,7 +89,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 }
 
 // handle runs the checks in the order Mews applies them, then the injected
-// faults, then the operation. It returns status 0 for a hung request.
+// faults, then the operation. It returns status 0, having logged the call,
+// for a call that is never answered (hung, or given up during latency).
 func (s *Server) handle(r *http.Request, op string, entry *Request) (status int, answer any, retryAfter string) {
 	fail := func(code int, msg string) (int, any, string) {
 		return code, errorBody{Message: msg, RequestID: entry.RequestID}, ""
@@ -131,6 +131,7 @@ func (s *Server) handle(r *http.Request, op string, entry *Request) (status int,
 
 	delay, hangs, injected := s.faultsFor(op)
 	if !s.pause(r, delay) {
+		s.logRequest(*entry)
 		return 0, nil, ""
 	}
 	if hangs {

@@ -165,15 +165,17 @@ func (s *Server) addKeyCutterLocked(deviceID, reservationID string, keyCount int
 	if keyCount < 1 {
 		return "", badRequest("KeyCount must be at least 1.")
 	}
-	room, ok := s.resources.get(res.AssignedResourceID)
-	if !ok {
-		return "", &apiError{status: http.StatusForbidden, message: "The reservation has no room assigned."}
+	// Without an assigned room LockIds is empty rather than refused, so
+	// clients meet the case and must report it to the receptionist.
+	locks := []string{}
+	if room, ok := s.resources.get(res.AssignedResourceID); ok {
+		locks = append(locks, room.Name)
 	}
 	guest, _ := s.customers.get(res.AccountID)
 	data := mews.KeyCutterData{
 		KeyCutterID:         dev.Identifier,
 		KeyCount:            keyCount,
-		LockIDs:             []string{room.Name},
+		LockIDs:             locks,
 		StartUtc:            res.ScheduledStartUtc,
 		EndUtc:              res.ScheduledEndUtc,
 		FirstName:           guest.FirstName,

@@ -159,9 +159,12 @@ func TestAddKeyCutter(t *testing.T) {
 			t.Errorf("%s: status %d, want 400", name, a.status)
 		}
 	}
-	if a := call(t, s, "commands/addKeyCutter", map[string]any{
-		"KeyCutterId": mewstest.KeyCutter1.ID, "ReservationId": mewstest.ReservationUnassigned, "KeyCount": 1,
-	}); a.status != http.StatusForbidden {
-		t.Errorf("no room: status %d, want 403", a.status)
+	unassigned, err := s.CreateKeyCutterCommand(mewstest.KeyCutter1.ID, mewstest.ReservationUnassigned, 1)
+	if err != nil {
+		t.Fatalf("no room: %v", err)
+	}
+	cmd, _ = s.Command(unassigned)
+	if data, err := cmd.KeyCutter(); err != nil || data.LockIDs == nil || len(data.LockIDs) != 0 {
+		t.Errorf("no room: data %+v %v, want empty LockIds", data, err)
 	}
 }

@@ -93,6 +93,9 @@ func TestHangNext(t *testing.T) {
 	if a := call(t, s, "commands/getAllActive", nil); a.status != http.StatusOK {
 		t.Fatalf("next call: status %d, want 200", a.status)
 	}
+	if n := s.RequestCount("commands/getAllActive"); n != 2 {
+		t.Fatalf("%d calls logged, want the hung one and the next", n)
+	}
 }
 
 func TestRefuseUpgrades(t *testing.T) {
