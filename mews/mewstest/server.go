@@ -104,10 +104,10 @@ type Server struct {
 	rateWindow time.Duration
 	fixtures   bool
 
-	ln   net.Listener
-	http *http.Server
-	base string
-	done chan struct{} // closed by Close: wakes hung and delayed requests
+	http    *http.Server
+	serving chan struct{} // closed when Serve has returned
+	base    string
+	done    chan struct{} // closed by Close: wakes hung and delayed requests
 	// handlers counts running handlers; Add only under mu while !closed, so
 	// Close can Wait without racing an Add.
 	handlers sync.WaitGroup
@@ -156,10 +156,13 @@ func NewServer(opts ...Option) *Server {
 	if err != nil {
 		panic(fmt.Sprintf("mewstest: listen: %v", err))
 	}
-	s.ln = ln
 	s.base = ln.Addr().String()
 	s.http = &http.Server{Handler: http.HandlerFunc(s.serveHTTP), ReadHeaderTimeout: 10 * time.Second}
-	go s.http.Serve(ln) //nolint:errcheck // always ErrServerClosed after Close
+	s.serving = make(chan struct{})
+	go func() {
+		defer close(s.serving)
+		_ = s.http.Serve(ln) // always ErrServerClosed, after Close
+	}()
 	return s
 }
 
@@ -188,6 +191,7 @@ func (s *Server) Close() {
 		sock.drop()
 	}
 	s.handlers.Wait()
+	<-s.serving
 }
 
 // serveHTTP routes to the API and the WebSocket endpoint.
@@ -248,12 +252,13 @@ func newID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// utc truncates to seconds as Mews does, so round trips compare equal.
+// utcNow is now in UTC, in whole seconds as Mews gives times, so values
+// survive a JSON round trip unchanged.
 func (s *Server) utcNow() time.Time {
 	return s.now().UTC().Truncate(time.Second)
 }
 
-// Reservation-related and command data held by the server.
+// store is the simulated Mews data, guarded by Server.mu.
 type store struct {
 	devices      ordered[mews.Device]
 	resources    ordered[mews.Resource]
