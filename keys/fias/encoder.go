@@ -116,6 +116,7 @@ func New(cfg Config, env keys.Env) (*Encoder, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
+	e.link.stopped = ctx.Done()
 	e.background.Go(func() { e.link.run(ctx) })
 	return e, nil
 }

@@ -84,6 +84,9 @@ type link struct {
 	loc      *time.Location
 	ln       net.Listener
 	onRecord func(*session, Record)
+	// stopped is closed when the encoder closes; nobody waits for the link
+	// after that.
+	stopped <-chan struct{}
 
 	mu      sync.Mutex
 	cur     *session // the session whose link is up; nil while down
@@ -435,8 +438,11 @@ func (l *link) state() (*session, time.Time, <-chan struct{}) {
 	return l.cur, l.since, l.changed
 }
 
-// errOffline is the cause of a request that found no link.
-var errOffline = errors.New("link down")
+// Causes of a request that found no link.
+var (
+	errOffline = errors.New("link down")
+	errClosed  = errors.New("encoder closed")
+)
 
 // waitUp returns the session of an up link, waiting at most max for one.
 func (l *link) waitUp(ctx context.Context, max time.Duration) (*session, error) {
@@ -451,6 +457,8 @@ func (l *link) waitUp(ctx context.Context, max time.Duration) (*session, error) 
 		case <-changed:
 		case <-t.C:
 			return nil, errOffline
+		case <-l.stopped:
+			return nil, errClosed
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
