@@ -6,45 +6,46 @@ import (
 )
 
 // Step is how far a command has come. The order of the constants is the
-// order of the pipeline; Ignored stands apart.
+// order of the pipeline; StepIgnored stands apart.
 type Step uint8
 
-// Steps. A command is created at Accepted or Ignored; there is no persisted
-// "seen" step because a command seen but not yet decided on needs no
-// recovery: the catch-up poll after a restart sees it again.
+// Steps. A command is created at StepAccepted or StepIgnored; there is no
+// persisted "seen" step because a command seen but not yet decided on needs
+// no recovery: the catch-up poll after a restart sees it again. Nor is
+// there an "encode finished" step of its own: FinishEncode stores the
+// result and queues the report in one transaction.
 const (
 	_ Step = iota
-	// Accepted: ours (a configured key cutter), queued for its encoder.
-	Accepted
-	// EncodeStarted is committed before the encoder is called. Found after a
-	// restart it means the encode was interrupted and a card may exist.
-	EncodeStarted
-	// EncodeFinished holds the encoder's result, committed before anything
-	// else happens, so a restart reports it instead of encoding again.
-	EncodeFinished
-	// ReportQueued: the Mews state update is in the outbox until Mews takes it.
-	ReportQueued
-	// Reported is final: Mews accepted the update, or the command no longer
-	// exists or is already final there.
-	Reported
-	// Ignored is final: a command we leave untouched (a foreign device), or
-	// a queued command Mews finished before we started it.
-	Ignored
+	// StepAccepted: ours (a configured key cutter), queued for its encoder.
+	StepAccepted
+	// StepEncodeStarted is committed before the encoder is called. Found
+	// after a restart it means the encode was interrupted and a card may
+	// exist.
+	StepEncodeStarted
+	// StepReportQueued: the Mews state update (and the encoder's result, if
+	// there was an encode) is in the outbox until Mews takes it. A restart
+	// reports it; it never encodes again.
+	StepReportQueued
+	// StepReported is final: Mews accepted the update, or the command no
+	// longer exists or is already final there.
+	StepReported
+	// StepIgnored is final: a command we leave untouched (a foreign device),
+	// or an accepted one Mews closed before we started it.
+	StepIgnored
 )
 
 var stepNames = [...]string{
-	Accepted:       "accepted",
-	EncodeStarted:  "encode_started",
-	EncodeFinished: "encode_finished",
-	ReportQueued:   "report_queued",
-	Reported:       "reported",
-	Ignored:        "ignored",
+	StepAccepted:      "accepted",
+	StepEncodeStarted: "encode_started",
+	StepReportQueued:  "report_queued",
+	StepReported:      "reported",
+	StepIgnored:       "ignored",
 }
 
 // Steps lists every step in pipeline order, for metrics that want a zero
 // for the steps nothing is in.
 func Steps() []Step {
-	return []Step{Accepted, EncodeStarted, EncodeFinished, ReportQueued, Reported, Ignored}
+	return []Step{StepAccepted, StepEncodeStarted, StepReportQueued, StepReported, StepIgnored}
 }
 
 func (s Step) String() string {
@@ -55,7 +56,7 @@ func (s Step) String() string {
 }
 
 // Final reports whether nothing more will happen to a command in this step.
-func (s Step) Final() bool { return s == Reported || s == Ignored }
+func (s Step) Final() bool { return s == StepReported || s == StepIgnored }
 
 // MarshalText stores steps by name, so the file stays readable with
 // `bbolt get` and survives a reordering of the constants.
@@ -91,11 +92,11 @@ type Entry struct {
 	EncodeStartedAt  time.Time `json:"encode_started_at,omitzero"`
 	EncodeFinishedAt time.Time `json:"encode_finished_at,omitzero"`
 	ReportQueuedAt   time.Time `json:"report_queued_at,omitzero"`
-	// FinalAt is when the entry reached Reported or Ignored; compaction
-	// counts the history from it.
+	// FinalAt is when the entry became final; compaction counts the
+	// history from it.
 	FinalAt time.Time `json:"final_at,omitzero"`
 
-	// Reason says why a command was ignored or dropped.
+	// Reason says why a command was ignored or abandoned.
 	Reason string  `json:"reason,omitempty"`
 	Result *Result `json:"result,omitempty"`
 	Report *Report `json:"report,omitempty"`

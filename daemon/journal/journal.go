@@ -88,8 +88,8 @@ var (
 	bucketCommands = []byte("commands")
 	bucketOpen     = []byte("open")
 	bucketFinal    = []byte("final")
-	bucketStores   = []byte("stores")
-	allBuckets     = [][]byte{bucketCommands, bucketOpen, bucketFinal, bucketStores}
+	bucketMeta     = []byte("meta")
+	allBuckets     = [][]byte{bucketCommands, bucketOpen, bucketFinal, bucketMeta}
 )
 
 // Journal is the open journal. Its methods are safe for concurrent use;

@@ -106,35 +106,33 @@ func TestHappyPath(t *testing.T) {
 	if err != nil || !isNew {
 		t.Fatalf("Accept = new %v, %v", isNew, err)
 	}
-	if e.Step != journal.Accepted || e.Seq == 0 || !e.AcceptedAt.Equal(c.Now()) {
+	if e.Step != journal.StepAccepted || e.Seq == 0 || !e.AcceptedAt.Equal(c.Now()) || e.Encoder != "frontdesk" || e.Device != "dev-1" {
 		t.Fatalf("accepted entry = %+v", e)
 	}
 
 	c.Advance(time.Second)
 	must(t, j.StartEncode("cmd-1"))
-	if e := mustEntry(t, j, "cmd-1"); e.Step != journal.EncodeStarted || !e.EncodeStartedAt.Equal(c.Now()) {
+	if e := mustEntry(t, j, "cmd-1"); e.Step != journal.StepEncodeStarted || !e.EncodeStartedAt.Equal(c.Now()) {
 		t.Fatalf("after StartEncode: %+v", e)
 	}
 
 	c.Advance(time.Second)
 	res := journal.Result{OK: true, Note: "2 keys for room 101", Keys: []journal.Key{{ID: "k1", Type: "RfidTag", Value: "A1"}}}
-	must(t, j.FinishEncode("cmd-1", res))
+	must(t, j.FinishEncode("cmd-1", res, "Processed", res.Note))
 	e = mustEntry(t, j, "cmd-1")
-	if e.Step != journal.EncodeFinished || e.Result == nil || e.Result.Note != res.Note || len(e.Result.Keys) != 1 || e.Result.Keys[0] != res.Keys[0] {
+	if e.Step != journal.StepReportQueued || !e.EncodeFinishedAt.Equal(c.Now()) || !e.ReportQueuedAt.Equal(c.Now()) ||
+		e.Result == nil || e.Result.Note != res.Note || len(e.Result.Keys) != 1 || e.Result.Keys[0] != res.Keys[0] ||
+		e.Report == nil || *e.Report != (journal.Report{State: "Processed", Notes: res.Note}) || !e.NextAttempt.Equal(c.Now()) {
 		t.Fatalf("after FinishEncode: %+v", e)
 	}
-
-	c.Advance(time.Second)
-	must(t, j.QueueReport("cmd-1", journal.Report{State: "Processed", Notes: res.Note}))
-	e = mustEntry(t, j, "cmd-1")
-	if e.Step != journal.ReportQueued || e.Report == nil || e.Report.State != "Processed" || !e.NextAttempt.Equal(c.Now()) {
-		t.Fatalf("after QueueReport: %+v", e)
+	if o, _ := j.Outbox(); !equal(ids(o), []string{"cmd-1"}) {
+		t.Errorf("Outbox = %v, want [cmd-1]", ids(o))
 	}
 
 	c.Advance(time.Second)
 	must(t, j.MarkReported("cmd-1"))
 	e = mustEntry(t, j, "cmd-1")
-	if e.Step != journal.Reported || !e.Final || !e.FinalAt.Equal(c.Now()) {
+	if e.Step != journal.StepReported || !e.Final || !e.FinalAt.Equal(c.Now()) {
 		t.Fatalf("after MarkReported: %+v", e)
 	}
 	if k := e.Result.Keys[0]; k.Value != "" || k.ID != "k1" {
@@ -148,64 +146,73 @@ func TestHappyPath(t *testing.T) {
 	}
 }
 
-func TestFinishAndQueue(t *testing.T) {
+func TestFailedEncode(t *testing.T) {
 	j := openJournal(t, t.TempDir(), newClock())
 	accept(t, j, "cmd-1")
 	must(t, j.StartEncode("cmd-1"))
-	res := journal.Result{Error: "no card presented within 60s", MaybeCut: true}
-	must(t, j.FinishAndQueue("cmd-1", res, journal.Report{State: "Error", Notes: res.Error}))
+	res := journal.Result{Error: "lock system offline", MaybeCut: true}
+	must(t, j.FinishEncode("cmd-1", res, "Error", res.Error))
 	e := mustEntry(t, j, "cmd-1")
-	if e.Step != journal.ReportQueued || e.EncodeFinishedAt.IsZero() || e.Result == nil || !e.Result.MaybeCut || e.Report.State != "Error" {
-		t.Fatalf("after FinishAndQueue: %+v", e)
+	if e.Step != journal.StepReportQueued || e.Result == nil || e.Result.OK || !e.Result.MaybeCut ||
+		e.Result.Error != res.Error || e.Report.State != "Error" {
+		t.Fatalf("after a failed encode: %+v", e)
+	}
+}
+
+func TestDeclinedAndAbandoned(t *testing.T) {
+	j := openJournal(t, t.TempDir(), newClock())
+	accept(t, j, "too-old", "cancelled")
+	must(t, j.QueueReport("too-old", "Cancelled", "command is too old"))
+	e := mustEntry(t, j, "too-old")
+	if e.Step != journal.StepReportQueued || e.Result != nil || e.Report.Notes != "command is too old" || !e.EncodeStartedAt.IsZero() {
+		t.Fatalf("declined = %+v", e)
+	}
+	must(t, j.Abandon("cancelled", "cancelled in Mews while queued"))
+	e = mustEntry(t, j, "cancelled")
+	if e.Step != journal.StepIgnored || !e.Final || e.Reason != "cancelled in Mews while queued" || e.Report != nil {
+		t.Fatalf("abandoned = %+v", e)
+	}
+	if o, _ := j.Outbox(); !equal(ids(o), []string{"too-old"}) {
+		t.Errorf("Outbox = %v, want [too-old]", ids(o))
 	}
 }
 
 func TestInvalidTransitions(t *testing.T) {
 	j := openJournal(t, t.TempDir(), newClock())
 	// One command parked in each step.
-	accept(t, j, "accepted", "started", "finished", "queued", "reported")
-	for _, id := range []string{"started", "finished", "queued", "reported"} {
+	accept(t, j, "accepted", "started", "queued", "reported", "abandoned")
+	for _, id := range []string{"started", "queued", "reported"} {
 		must(t, j.StartEncode(id))
 	}
-	for _, id := range []string{"finished", "queued", "reported"} {
-		must(t, j.FinishEncode(id, journal.Result{OK: true}))
-	}
 	for _, id := range []string{"queued", "reported"} {
-		must(t, j.QueueReport(id, journal.Report{State: "Processed"}))
+		must(t, j.FinishEncode(id, journal.Result{OK: true}, "Processed", ""))
 	}
 	must(t, j.MarkReported("reported"))
+	must(t, j.Abandon("abandoned", "gone"))
 	if _, _, err := j.Ignore("ignored", "dev-9", "not a key cutter of ours"); err != nil {
 		t.Fatal(err)
 	}
 
 	ops := map[string]func(id string) error{
 		"StartEncode":  j.StartEncode,
-		"FinishEncode": func(id string) error { return j.FinishEncode(id, journal.Result{OK: true}) },
-		"FinishAndQueue": func(id string) error {
-			return j.FinishAndQueue(id, journal.Result{OK: true}, journal.Report{State: "Processed"})
-		},
-		"QueueReport":  func(id string) error { return j.QueueReport(id, journal.Report{State: "Error"}) },
+		"FinishEncode": func(id string) error { return j.FinishEncode(id, journal.Result{OK: true}, "Processed", "") },
+		"QueueReport":  func(id string) error { return j.QueueReport(id, "Cancelled", "") },
 		"ReportFailed": func(id string) error { return j.ReportFailed(id, errors.New("503"), time.Now()) },
 		"MarkReported": j.MarkReported,
-		"Drop":         func(id string) error { return j.Drop(id, "cancelled in Mews") },
+		"Abandon":      func(id string) error { return j.Abandon(id, "cancelled in Mews") },
 	}
-	// allowed[op] lists the steps op may start from; every other is refused.
-	allowed := map[string][]string{
-		"StartEncode":    {"accepted"},
-		"FinishEncode":   {"started"},
-		"FinishAndQueue": {"started"},
-		"QueueReport":    {"accepted", "started", "finished"},
-		"ReportFailed":   {"queued"},
-		"MarkReported":   {"queued"},
-		"Drop":           {"accepted"},
+	// allowed[op] is the one step op may start from; every other is refused.
+	allowed := map[string]string{
+		"StartEncode":  "accepted",
+		"FinishEncode": "started",
+		"QueueReport":  "accepted",
+		"ReportFailed": "queued",
+		"MarkReported": "queued",
+		"Abandon":      "accepted",
 	}
 	for name, op := range ops {
-		for _, id := range []string{"accepted", "started", "finished", "queued", "reported", "ignored"} {
-			isAllowed := false
-			for _, a := range allowed[name] {
-				isAllowed = isAllowed || a == id
-			}
-			if isAllowed {
+		for _, id := range []string{"accepted", "started", "queued", "reported", "abandoned", "ignored"} {
+			if allowed[name] == id {
 				continue
 			}
 			t.Run(name+"/"+id, func(t *testing.T) {
@@ -237,7 +244,7 @@ func TestDedup(t *testing.T) {
 	if err != nil || isNew {
 		t.Fatalf("second Accept = new %v, %v", isNew, err)
 	}
-	if again.Step != journal.EncodeStarted || again.Seq != first.Seq || again.Encoder != "frontdesk" {
+	if again.Step != journal.StepEncodeStarted || again.Seq != first.Seq || again.Encoder != "frontdesk" {
 		t.Fatalf("second Accept returned %+v, want the existing entry unchanged", again)
 	}
 	if _, isNew, _ := j.Ignore("cmd-1", "dev-1", "x"); isNew {
@@ -245,13 +252,13 @@ func TestDedup(t *testing.T) {
 	}
 
 	ign, isNew, err := j.Ignore("foreign", "dev-9", "device is not a configured key cutter")
-	if err != nil || !isNew || ign.Step != journal.Ignored || !ign.Final {
+	if err != nil || !isNew || ign.Step != journal.StepIgnored || !ign.Final {
 		t.Fatalf("Ignore = %+v, new %v, %v", ign, isNew, err)
 	}
 	if _, isNew, _ := j.Accept("foreign", "frontdesk", "dev-9"); isNew {
 		t.Fatal("Accept of an ignored command reported it as new")
 	}
-	if e := mustEntry(t, j, "foreign"); e.Step != journal.Ignored {
+	if e := mustEntry(t, j, "foreign"); e.Step != journal.StepIgnored {
 		t.Fatalf("ignored command moved to %s", e.Step)
 	}
 	if _, _, err := j.Accept("", "frontdesk", "dev-1"); err == nil {
@@ -266,9 +273,9 @@ func TestReopenKeepsEverything(t *testing.T) {
 	accept(t, j, "a", "b", "c")
 	must(t, j.StartEncode("b"))
 	must(t, j.StartEncode("c"))
-	must(t, j.FinishAndQueue("c", journal.Result{OK: true, Note: "1 key"}, journal.Report{State: "Processed", Notes: "1 key"}))
+	must(t, j.FinishEncode("c", journal.Result{OK: true, Note: "1 key"}, "Processed", "1 key"))
 	must(t, j.ReportFailed("c", errors.New("connection refused"), c.Now().Add(time.Minute)))
-	must(t, j.Store("meta").Put("watermark", []byte("2025-03-01T12:00:00Z")))
+	must(t, j.SetMeta("watermark", []byte("2025-03-01T12:00:00Z")))
 	before := j.Stats()
 	want := map[string]journal.Entry{}
 	for _, id := range []string{"a", "b", "c"} {
@@ -290,10 +297,10 @@ func TestReopenKeepsEverything(t *testing.T) {
 			t.Errorf("%s after reopen = %+v, want %+v", id, got, w)
 		}
 	}
-	if v, ok, err := j.Store("meta").Get("watermark"); err != nil || !ok || string(v) != "2025-03-01T12:00:00Z" {
-		t.Errorf("store after reopen = %q %v %v", v, ok, err)
+	if v, err := j.GetMeta("watermark"); err != nil || string(v) != "2025-03-01T12:00:00Z" {
+		t.Errorf("meta after reopen = %q, %v", v, err)
 	}
-	if after := j.Stats(); after.Open != before.Open || after.Steps[journal.ReportQueued] != 1 || after.Steps[journal.Accepted] != 1 {
+	if after := j.Stats(); after.Open != before.Open || after.Steps[journal.StepReportQueued] != 1 || after.Steps[journal.StepAccepted] != 1 {
 		t.Errorf("Stats after reopen = %+v, before %+v", after, before)
 	}
 	// Seq keeps counting after a restart, so FIFO order survives it.
@@ -306,38 +313,34 @@ func TestReopenKeepsEverything(t *testing.T) {
 
 func TestUnfinished(t *testing.T) {
 	j := openJournal(t, t.TempDir(), newClock())
-	accept(t, j, "q1", "started", "finished", "queued", "reported", "q2", "dropped")
+	accept(t, j, "q1", "started", "queued", "reported", "q2", "abandoned", "declined")
 	must(t, j.StartEncode("started"))
-	must(t, j.StartEncode("finished"))
-	must(t, j.FinishEncode("finished", journal.Result{OK: true}))
 	must(t, j.StartEncode("queued"))
-	must(t, j.FinishAndQueue("queued", journal.Result{OK: true}, journal.Report{State: "Processed"}))
+	must(t, j.FinishEncode("queued", journal.Result{OK: true}, "Processed", ""))
 	must(t, j.StartEncode("reported"))
-	must(t, j.FinishAndQueue("reported", journal.Result{OK: true}, journal.Report{State: "Processed"}))
+	must(t, j.FinishEncode("reported", journal.Result{OK: true}, "Processed", ""))
 	must(t, j.MarkReported("reported"))
-	must(t, j.Drop("dropped", "cancelled in Mews while queued"))
+	must(t, j.Abandon("abandoned", "cancelled in Mews while queued"))
+	must(t, j.QueueReport("declined", "Cancelled", "too old"))
 	_, _, err := j.Ignore("foreign", "dev-9", "not ours")
 	must(t, err)
 
 	u, err := j.Unfinished()
 	must(t, err)
-	if got, want := ids(u), []string{"q1", "started", "finished", "q2"}; !equal(got, want) {
+	if got, want := ids(u), []string{"q1", "started", "q2"}; !equal(got, want) {
 		t.Fatalf("Unfinished = %v, want %v (accept order)", got, want)
 	}
-	steps := map[string]journal.Step{"q1": journal.Accepted, "started": journal.EncodeStarted, "finished": journal.EncodeFinished, "q2": journal.Accepted}
+	steps := map[string]journal.Step{"q1": journal.StepAccepted, "started": journal.StepEncodeStarted, "q2": journal.StepAccepted}
 	for _, e := range u {
 		if e.Step != steps[e.CommandID] {
 			t.Errorf("%s in step %s, want %s", e.CommandID, e.Step, steps[e.CommandID])
 		}
 	}
 
-	// Recovery of an interrupted encode: report it without encoding.
-	must(t, j.QueueReport("started", journal.Report{State: "Error", Notes: "interrupted, please cut again"}))
-	if e := mustEntry(t, j, "dropped"); e.Step != journal.Ignored || e.Reason == "" || !e.Final {
-		t.Errorf("dropped = %+v", e)
-	}
+	// Recovery of an interrupted encode: report it, never encode again.
+	must(t, j.FinishEncode("started", journal.Result{Error: "interrupted, please cut again", MaybeCut: true}, "Error", "interrupted, please cut again"))
 	s := j.Stats()
-	want := map[journal.Step]int{journal.Accepted: 2, journal.EncodeFinished: 1, journal.ReportQueued: 2, journal.Reported: 1, journal.Ignored: 2}
+	want := map[journal.Step]int{journal.StepAccepted: 2, journal.StepReportQueued: 3, journal.StepReported: 1, journal.StepIgnored: 2}
 	for _, step := range journal.Steps() {
 		if s.Steps[step] != want[step] {
 			t.Errorf("Stats.Steps[%s] = %d, want %d", step, s.Steps[step], want[step])
@@ -354,7 +357,7 @@ func TestOutbox(t *testing.T) {
 	accept(t, j, "a", "b", "c", "not-queued")
 	for _, id := range []string{"a", "b", "c"} {
 		must(t, j.StartEncode(id))
-		must(t, j.FinishAndQueue(id, journal.Result{OK: true}, journal.Report{State: "Processed", Notes: id}))
+		must(t, j.FinishEncode(id, journal.Result{OK: true}, "Processed", id))
 	}
 	o, err := j.Outbox()
 	must(t, err)
@@ -393,15 +396,16 @@ func TestCompact(t *testing.T) {
 
 	accept(t, j, "old-reported", "old-open", "old-queued")
 	must(t, j.StartEncode("old-reported"))
-	must(t, j.FinishAndQueue("old-reported", journal.Result{OK: true}, journal.Report{State: "Processed"}))
+	must(t, j.FinishEncode("old-reported", journal.Result{OK: true}, "Processed", ""))
 	must(t, j.MarkReported("old-reported"))
-	must(t, j.QueueReport("old-queued", journal.Report{State: "Cancelled", Notes: "too old"}))
+	must(t, j.QueueReport("old-queued", "Cancelled", "too old"))
 	_, _, err = j.Ignore("old-ignored", "dev-9", "not ours")
 	must(t, err)
+	must(t, j.SetMeta("first-key/res-1", []byte("x")))
 
 	c.Advance(20 * time.Hour)
 	accept(t, j, "recent")
-	must(t, j.QueueReport("recent", journal.Report{State: "Cancelled"}))
+	must(t, j.QueueReport("recent", "Cancelled", ""))
 	must(t, j.MarkReported("recent"))
 
 	c.Advance(5 * time.Hour) // old final entries are now 25h old, recent 5h.
@@ -415,8 +419,11 @@ func TestCompact(t *testing.T) {
 			t.Errorf("%s present = %v (%v), want %v", id, ok, err, kept)
 		}
 	}
+	if v, _ := j.GetMeta("first-key/res-1"); v == nil {
+		t.Error("Compact removed meta")
+	}
 	s := j.Stats()
-	if s.Steps[journal.Reported] != 1 || s.Steps[journal.Ignored] != 0 || s.Open != 2 {
+	if s.Steps[journal.StepReported] != 1 || s.Steps[journal.StepIgnored] != 0 || s.Open != 2 {
 		t.Errorf("Stats after Compact = %+v", s)
 	}
 	if removed, err := j.Compact(); err != nil || removed != 0 {
@@ -428,43 +435,27 @@ func TestCompact(t *testing.T) {
 	}
 }
 
-func TestStore(t *testing.T) {
+func TestMeta(t *testing.T) {
 	j := openJournal(t, t.TempDir(), newClock())
-	meta, keys := j.Store("meta"), j.Store("digital")
-	if _, ok, err := meta.Get("missing"); err != nil || ok {
-		t.Fatalf("Get on an empty store = %v, %v", ok, err)
+	if v, err := j.GetMeta("missing"); err != nil || v != nil {
+		t.Fatalf("GetMeta(missing) = %q, %v", v, err)
 	}
-	must(t, meta.Put("watermark", []byte("1")))
-	must(t, keys.Put("res-2", []byte("issued")))
-	must(t, keys.Put("res-1", []byte("revoked")))
-	must(t, meta.Put("watermark", []byte("2")))
-	if v, ok, _ := meta.Get("watermark"); !ok || string(v) != "2" {
-		t.Errorf("watermark = %q, %v", v, ok)
+	must(t, j.SetMeta("watermark", []byte("1")))
+	must(t, j.SetMeta("watermark", []byte("2")))
+	must(t, j.SetMeta("empty", nil))
+	if v, _ := j.GetMeta("watermark"); string(v) != "2" {
+		t.Errorf("watermark = %q", v)
 	}
-	if _, ok, _ := keys.Get("watermark"); ok {
-		t.Error("stores share keys")
+	if v, _ := j.GetMeta("empty"); v == nil || len(v) != 0 {
+		t.Errorf("empty value = %#v, want present and empty", v)
 	}
-	var seen []string
-	must(t, keys.ForEach(func(k string, v []byte) error {
-		seen = append(seen, k+"="+string(v))
-		return nil
-	}))
-	if !equal(seen, []string{"res-1=revoked", "res-2=issued"}) {
-		t.Errorf("ForEach = %v", seen)
+	must(t, j.DeleteMeta("watermark"))
+	must(t, j.DeleteMeta("watermark"))
+	if v, _ := j.GetMeta("watermark"); v != nil {
+		t.Errorf("deleted key = %q", v)
 	}
-	stop := errors.New("stop")
-	n := 0
-	if err := keys.ForEach(func(string, []byte) error { n++; return stop }); err != stop || n != 1 {
-		t.Errorf("ForEach with error = %v after %d calls", err, n)
-	}
-	must(t, keys.Delete("res-1"))
-	must(t, keys.Delete("res-1"))
-	must(t, j.Store("never-written").Delete("x"))
-	if _, ok, _ := keys.Get("res-1"); ok {
-		t.Error("deleted key still there")
-	}
-	if _, ok, _ := j.Get("watermark"); ok {
-		t.Error("store key visible as a command")
+	if _, ok, _ := j.Get("empty"); ok {
+		t.Error("meta key visible as a command")
 	}
 }
 
@@ -495,7 +486,7 @@ func TestConcurrentUse(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if s := j.Stats(); s.Steps[journal.EncodeStarted] != 100 {
-		t.Fatalf("EncodeStarted = %d, want 100", s.Steps[journal.EncodeStarted])
+	if s := j.Stats(); s.Steps[journal.StepEncodeStarted] != 100 {
+		t.Fatalf("EncodeStarted = %d, want 100", s.Steps[journal.StepEncodeStarted])
 	}
 }

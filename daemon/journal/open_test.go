@@ -67,7 +67,7 @@ func helperSteps(j *journal.Journal) error {
 	if err := j.StartEncode("finished"); err != nil {
 		return err
 	}
-	return j.FinishEncode("finished", journal.Result{OK: true, Note: "2 keys for room 101"})
+	return j.FinishEncode("finished", journal.Result{OK: true, Note: "2 keys for room 101"}, "Processed", "2 keys for room 101")
 }
 
 // TestOtherProcess holds the journal in a second process, checks that it
@@ -101,16 +101,18 @@ func TestOtherProcess(t *testing.T) {
 	j := openJournal(t, dir, newClock())
 	u, err := j.Unfinished()
 	must(t, err)
-	if got := ids(u); !equal(got, []string{"waiting", "interrupted", "finished"}) {
+	if got := ids(u); !equal(got, []string{"waiting", "interrupted"}) {
 		t.Fatalf("Unfinished after kill = %v", got)
 	}
-	for i, want := range []journal.Step{journal.Accepted, journal.EncodeStarted, journal.EncodeFinished} {
+	for i, want := range []journal.Step{journal.StepAccepted, journal.StepEncodeStarted} {
 		if u[i].Step != want {
 			t.Errorf("%s in step %s, want %s", u[i].CommandID, u[i].Step, want)
 		}
 	}
-	if r := u[2].Result; r == nil || r.Note != "2 keys for room 101" {
-		t.Errorf("finished result after kill = %+v", r)
+	o, err := j.Outbox()
+	must(t, err)
+	if len(o) != 1 || o[0].CommandID != "finished" || o[0].Result == nil || o[0].Result.Note != "2 keys for room 101" {
+		t.Errorf("Outbox after kill = %+v", o)
 	}
 }
 
@@ -235,7 +237,7 @@ func TestWriteFailure(t *testing.T) {
 	j, err := journal.Open(dir, journal.Options{})
 	must(t, err)
 	accept(t, j, "accepted", "queued")
-	must(t, j.QueueReport("queued", journal.Report{State: "Cancelled"}))
+	must(t, j.QueueReport("queued", "Cancelled", ""))
 	must(t, j.Close())
 
 	opts := journal.Options{}
@@ -257,13 +259,13 @@ func TestWriteFailure(t *testing.T) {
 	writes := map[string]func() error{
 		"Accept":       func() error { _, _, err := j.Accept("new", "frontdesk", "dev-1"); return err },
 		"Ignore":       func() error { _, _, err := j.Ignore("new", "dev-9", "not ours"); return err },
-		"QueueReport":  func() error { return j.QueueReport("accepted", journal.Report{State: "Cancelled"}) },
-		"Drop":         func() error { return j.Drop("accepted", "cancelled") },
+		"QueueReport":  func() error { return j.QueueReport("accepted", "Cancelled", "") },
+		"Abandon":      func() error { return j.Abandon("accepted", "cancelled") },
 		"ReportFailed": func() error { return j.ReportFailed("queued", errors.New("503"), time.Now()) },
 		"MarkReported": func() error { return j.MarkReported("queued") },
 		"Compact":      func() error { _, err := j.Compact(); return err },
-		"Store.Put":    func() error { return j.Store("meta").Put("k", []byte("v")) },
-		"Store.Delete": func() error { return j.Store("meta").Delete("k") },
+		"SetMeta":      func() error { return j.SetMeta("k", []byte("v")) },
+		"DeleteMeta":   func() error { return j.DeleteMeta("k") },
 	}
 	for name, write := range writes {
 		if err := write(); !errors.Is(err, journal.ErrWriteFailed) {
@@ -272,7 +274,7 @@ func TestWriteFailure(t *testing.T) {
 			t.Errorf("%s error claims to block encoding: %q", name, err)
 		}
 	}
-	for id, want := range map[string]journal.Step{"accepted": journal.Accepted, "queued": journal.ReportQueued} {
+	for id, want := range map[string]journal.Step{"accepted": journal.StepAccepted, "queued": journal.StepReportQueued} {
 		if e := mustEntry(t, j, id); e.Step != want {
 			t.Errorf("%s in step %s after failed writes, want %s", id, e.Step, want)
 		}
@@ -280,7 +282,7 @@ func TestWriteFailure(t *testing.T) {
 	if _, ok, _ := j.Get("new"); ok {
 		t.Error("failed Accept left an entry")
 	}
-	if s := j.Stats(); s.Steps[journal.Accepted] != 1 || s.Steps[journal.ReportQueued] != 1 || s.Open != 2 {
+	if s := j.Stats(); s.Steps[journal.StepAccepted] != 1 || s.Steps[journal.StepReportQueued] != 1 || s.Open != 2 {
 		t.Errorf("Stats after failed writes = %+v", s)
 	}
 }

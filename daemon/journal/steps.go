@@ -11,15 +11,14 @@ import (
 
 // Operation names, as they appear in errors.
 const (
-	opAccept         = "accept"
-	opIgnore         = "ignore"
-	opStartEncode    = "start encode"
-	opFinishEncode   = "finish encode"
-	opFinishAndQueue = "finish encode and queue report"
-	opQueueReport    = "queue report"
-	opReportFailed   = "record failed report"
-	opMarkReported   = "mark reported"
-	opDrop           = "drop"
+	opAccept       = "accept"
+	opIgnore       = "ignore"
+	opStartEncode  = "start encode"
+	opFinishEncode = "finish encode"
+	opQueueReport  = "queue report"
+	opReportFailed = "record failed report"
+	opMarkReported = "mark reported"
+	opAbandon      = "abandon"
 )
 
 // Get returns the entry for a command id.
@@ -47,14 +46,14 @@ func (j *Journal) Get(id string) (Entry, bool, error) {
 // changes nothing and returns the existing entry with isNew false — that is
 // the deduplication of repeated events and polls.
 func (j *Journal) Accept(id, encoder, device string) (e Entry, isNew bool, err error) {
-	return j.create(opAccept, Entry{CommandID: id, Encoder: encoder, Device: device, Step: Accepted})
+	return j.create(opAccept, Entry{CommandID: id, Encoder: encoder, Device: device, Step: StepAccepted})
 }
 
 // Ignore records a command we leave untouched, such as one for a device
 // that is not ours, so it is logged and looked at once. Like Accept it is
 // idempotent and returns isNew false for a known command.
 func (j *Journal) Ignore(id, device, reason string) (e Entry, isNew bool, err error) {
-	return j.create(opIgnore, Entry{CommandID: id, Device: device, Step: Ignored, Reason: reason})
+	return j.create(opIgnore, Entry{CommandID: id, Device: device, Step: StepIgnored, Reason: reason})
 }
 
 func (j *Journal) create(op string, e Entry) (Entry, bool, error) {
@@ -76,7 +75,7 @@ func (j *Journal) create(op string, e Entry) (Entry, bool, error) {
 			return err
 		}
 		e.Seq = seq
-		if e.Step == Accepted {
+		if e.Step == StepAccepted {
 			e.AcceptedAt = now
 		}
 		return putEntry(tx, &e, now)
@@ -96,53 +95,44 @@ func (j *Journal) create(op string, e Entry) (Entry, bool, error) {
 // encoder only after it returned nil: an error means the step is not on
 // disk, and an encode now could not be told apart from none after a crash.
 func (j *Journal) StartEncode(id string) error {
-	return j.transition(opStartEncode, id, []Step{Accepted}, func(e *Entry, now time.Time) {
-		e.Step = EncodeStarted
+	return j.transition(opStartEncode, id, StepAccepted, func(e *Entry, now time.Time) {
+		e.Step = StepEncodeStarted
 		e.EncodeStartedAt = now
 	})
 }
 
-// FinishEncode records the encoder's result. After a restart a command in
-// this step is reported from the result, never encoded again.
-func (j *Journal) FinishEncode(id string, r Result) error {
-	return j.transition(opFinishEncode, id, []Step{EncodeStarted}, func(e *Entry, now time.Time) {
-		e.Step = EncodeFinished
+// FinishEncode records the encoder's result and queues the Mews state
+// update (state and notes) in one transaction, so there is no moment in
+// which a finished encode is on disk without its report. After a restart
+// the command is reported from here, never encoded again. Recovery also
+// uses it for an interrupted encode, with a result that says so.
+func (j *Journal) FinishEncode(id string, r Result, state, notes string) error {
+	return j.transition(opFinishEncode, id, StepEncodeStarted, func(e *Entry, now time.Time) {
 		e.EncodeFinishedAt = now
 		e.Result = &r
+		queue(e, state, notes, now)
 	})
 }
 
-// FinishAndQueue is FinishEncode and QueueReport in one transaction: one
-// fsync fewer on the path from encoder to Mews.
-func (j *Journal) FinishAndQueue(id string, r Result, rep Report) error {
-	return j.transition(opFinishAndQueue, id, []Step{EncodeStarted}, func(e *Entry, now time.Time) {
-		e.EncodeFinishedAt = now
-		e.Result = &r
-		queue(e, rep, now)
+// QueueReport queues a final state for an accepted command that will not
+// be encoded (too old, no usable key data), due now.
+func (j *Journal) QueueReport(id, state, notes string) error {
+	return j.transition(opQueueReport, id, StepAccepted, func(e *Entry, now time.Time) {
+		queue(e, state, notes, now)
 	})
 }
 
-// QueueReport puts the Mews state update for a command in the outbox, due
-// now. Besides the normal way from EncodeFinished it is allowed from
-// Accepted (the command is declined before encoding, e.g. too old) and from
-// EncodeStarted (recovery: the encode was interrupted by a crash).
-func (j *Journal) QueueReport(id string, rep Report) error {
-	return j.transition(opQueueReport, id, []Step{Accepted, EncodeStarted, EncodeFinished}, func(e *Entry, now time.Time) {
-		queue(e, rep, now)
-	})
-}
-
-func queue(e *Entry, rep Report, now time.Time) {
-	e.Step = ReportQueued
+func queue(e *Entry, state, notes string, now time.Time) {
+	e.Step = StepReportQueued
 	e.ReportQueuedAt = now
-	e.Report = &rep
+	e.Report = &Report{State: state, Notes: notes}
 	e.NextAttempt = now
 }
 
 // ReportFailed records a failed delivery of the queued report and when to
 // try again; the report stays in the outbox.
 func (j *Journal) ReportFailed(id string, cause error, next time.Time) error {
-	return j.transition(opReportFailed, id, []Step{ReportQueued}, func(e *Entry, _ time.Time) {
+	return j.transition(opReportFailed, id, StepReportQueued, func(e *Entry, _ time.Time) {
 		e.Attempts++
 		e.NextAttempt = next.UTC().Round(0)
 		if cause != nil {
@@ -156,8 +146,8 @@ func (j *Journal) ReportFailed(id string, cause error, next time.Time) error {
 // values are forgotten: a PIN code is a credential, and nothing needs it
 // once Mews has the outcome.
 func (j *Journal) MarkReported(id string) error {
-	return j.transition(opMarkReported, id, []Step{ReportQueued}, func(e *Entry, _ time.Time) {
-		e.Step = Reported
+	return j.transition(opMarkReported, id, StepReportQueued, func(e *Entry, _ time.Time) {
+		e.Step = StepReported
 		if e.Result != nil {
 			for i := range e.Result.Keys {
 				e.Result.Keys[i].Value = ""
@@ -166,18 +156,19 @@ func (j *Journal) MarkReported(id string) error {
 	})
 }
 
-// Drop makes an accepted command final without encoding or reporting it,
-// for a command Mews finished (cancelled) while it waited in our queue.
-func (j *Journal) Drop(id, reason string) error {
-	return j.transition(opDrop, id, []Step{Accepted}, func(e *Entry, _ time.Time) {
-		e.Step = Ignored
+// Abandon makes an accepted command final without encoding or reporting
+// it, for a command Mews closed (e.g. cancelled) while it waited in our
+// queue.
+func (j *Journal) Abandon(id, reason string) error {
+	return j.transition(opAbandon, id, StepAccepted, func(e *Entry, _ time.Time) {
+		e.Step = StepIgnored
 		e.Reason = reason
 	})
 }
 
 // transition applies one step change in one transaction, refusing it
-// unless the command is in one of the steps in from.
-func (j *Journal) transition(op, id string, from []Step, apply func(e *Entry, now time.Time)) error {
+// unless the command is in step from.
+func (j *Journal) transition(op, id string, from Step, apply func(e *Entry, now time.Time)) error {
 	now := j.now()
 	var before, after Step
 	err := j.db.Update(func(tx *bolt.Tx) error {
@@ -189,7 +180,7 @@ func (j *Journal) transition(op, id string, from []Step, apply func(e *Entry, no
 		if err != nil {
 			return err
 		}
-		if !slices.Contains(from, e.Step) {
+		if e.Step != from {
 			return fmt.Errorf("%w: cannot %s command %s in step %s", ErrInvalidTransition, op, id, e.Step)
 		}
 		before = e.Step
@@ -242,18 +233,18 @@ func decodeEntry(id, v []byte) (Entry, error) {
 }
 
 // Unfinished returns the commands a restart must deal with, in Seq (accept)
-// order: Accepted ones are still to be encoded, EncodeStarted ones were
-// interrupted, EncodeFinished ones have a result still to be queued.
+// order: StepAccepted ones are still to be encoded, StepEncodeStarted ones
+// were interrupted. (Finished encodes are already in the Outbox.)
 func (j *Journal) Unfinished() ([]Entry, error) {
 	return j.openEntries("list unfinished", func(s Step) bool {
-		return s == Accepted || s == EncodeStarted || s == EncodeFinished
+		return s == StepAccepted || s == StepEncodeStarted
 	})
 }
 
 // Outbox returns the queued reports, the earliest due first (Seq breaks
 // ties, so reports go out in accept order).
 func (j *Journal) Outbox() ([]Entry, error) {
-	out, err := j.openEntries("list outbox", func(s Step) bool { return s == ReportQueued })
+	out, err := j.openEntries("list outbox", func(s Step) bool { return s == StepReportQueued })
 	slices.SortStableFunc(out, func(a, b Entry) int { return a.NextAttempt.Compare(b.NextAttempt) })
 	return out, err
 }
