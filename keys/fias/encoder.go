@@ -228,6 +228,11 @@ func (e *Encoder) rooms(req keys.Request) []string {
 // exchange sends the record build makes for the current session and waits
 // for its KA.
 func (e *Encoder) exchange(ctx context.Context, build func(*session) Record) (Record, error) {
+	// select picks at random among ready cases: a request already cancelled
+	// must not go out just because the slot was free too.
+	if err := ctx.Err(); err != nil {
+		return Record{}, &keys.Error{Msg: "cancelled before the request was sent", Err: err}
+	}
 	select {
 	case e.slot <- struct{}{}:
 	case <-ctx.Done():
@@ -240,6 +245,9 @@ func (e *Encoder) exchange(ctx context.Context, build func(*session) Record) (Re
 	s, err := e.link.waitUp(ctx, e.cfg.ConnectTimeout.D())
 	if err != nil {
 		return Record{}, &keys.Error{Msg: "lock system offline", Err: err}
+	}
+	if err := ctx.Err(); err != nil {
+		return Record{}, &keys.Error{Msg: "cancelled before the request was sent", Err: err}
 	}
 	c := &call{s: s, req: build(s), ans: make(chan Record, 1)}
 	e.mu.Lock()

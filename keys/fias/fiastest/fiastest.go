@@ -75,6 +75,10 @@ type Lock struct {
 	serial     int
 	connects   int
 	closed     bool
+	delay      time.Duration
+	// inFlight counts key requests received and not yet answered; peak is
+	// its maximum.
+	inFlight, peak int
 }
 
 type conn struct {
@@ -171,6 +175,24 @@ func (l *Lock) SetFailure(status, text string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.failStatus, l.failText = status, text
+}
+
+// SetDelay makes answers to key requests leave d after the request came,
+// like a lock system waiting for a card to be presented. Records that arrive
+// meanwhile are read and answered as usual.
+func (l *Lock) SetDelay(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.delay = d
+}
+
+// Peak returns the most key requests the lock has had unanswered at once:
+// more than 1 means the PMS did not wait for an answer before the next
+// request.
+func (l *Lock) Peak() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.peak
 }
 
 // Received returns every record received so far, across connections.
@@ -316,21 +338,41 @@ func (l *Lock) serve(ctx context.Context, nc net.Conn) {
 		l.mu.Lock()
 		l.received = append(l.received, r)
 		l.signal()
-		mode := l.mode
+		mode, delay := l.mode, l.delay
+		key := r.Type == "KR" || r.Type == "KD" || r.Type == "KM"
+		if key {
+			l.inFlight++
+			l.peak = max(l.peak, l.inFlight)
+		}
 		l.mu.Unlock()
-		if r.Type == "LE" {
+		switch {
+		case r.Type == "LE":
 			return
-		}
-		if mode == ModeSilent {
-			continue
-		}
-		if err := l.answer(c, r, mode); err != nil {
-			return
+		case mode == ModeSilent || key && mode == ModeNoAnswer:
+		case key && delay > 0:
+			l.wg.Go(func() {
+				t := time.NewTimer(delay)
+				defer t.Stop()
+				select {
+				case <-ctx.Done():
+				case <-t.C:
+					l.answerKey(c, r, mode)
+				}
+			})
+		case key:
+			if l.answerKey(c, r, mode) != nil {
+				return
+			}
+		default:
+			if l.answer(c, r) != nil {
+				return
+			}
 		}
 	}
 }
 
-func (l *Lock) answer(c *conn, r fias.Record, mode Mode) error {
+// answer answers link records.
+func (l *Lock) answer(c *conn, r fias.Record) error {
 	switch r.Type {
 	case "LS":
 		var out []byte
@@ -344,16 +386,16 @@ func (l *Lock) answer(c *conn, r fias.Record, mode Mode) error {
 		}
 		out = stamp(fias.NewRecord("LA")).AppendFrame(out)
 		return c.write(out)
-	case "KR", "KD", "KM":
-		if mode == ModeNoAnswer {
-			return nil
-		}
-		return l.answerKey(c, r, mode)
 	}
 	return nil
 }
 
 func (l *Lock) answerKey(c *conn, r fias.Record, mode Mode) error {
+	// Answered before the answer leaves: the PMS may send its next request
+	// the moment it reads this one.
+	l.mu.Lock()
+	l.inFlight--
+	l.mu.Unlock()
 	echo := func(ka fias.Record) fias.Record {
 		for _, id := range []string{"KC", "WS", "G#", "RN"} {
 			if v, ok := r.Lookup(id); ok {
