@@ -55,7 +55,6 @@ const (
 	wsLogReason       = "reason"
 	wsLogIndex        = "index"
 	wsLogEvents       = "events"
-	wsLogStatus       = "http_status"
 )
 
 // wsFrameHeadLen bounds how much of a bad frame reaches the debug log.
@@ -126,7 +125,8 @@ type WSStatus struct {
 	LastEvent time.Time
 	// Reconnects counts successful connections after the first one.
 	Reconnects int
-	// LastError describes why the last connection or attempt failed.
+	// LastError describes why the last connection or attempt failed; it
+	// is kept after a successful reconnect, as history for the operator.
 	LastError string
 }
 
@@ -443,7 +443,6 @@ func (w *WSClient) setConnected() time.Time {
 	w.connections++
 	w.status.Connected = true
 	w.status.Since = now
-	w.status.LastError = ""
 	return now
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -523,4 +524,47 @@ func TestNewWSClientRejects(t *testing.T) {
 			}
 		})
 	}
+}
+
+func ExampleWSClient_Run() {
+	srv := mewstest.NewServer(mewstest.WithoutFixtures())
+	defer srv.Close()
+	ws, err := mews.NewWSClient(mews.WSConfig{
+		URL:         srv.WSURL(), // production: mews.Production.WS
+		ClientToken: mewstest.ClientToken,
+		AccessToken: mewstest.AccessToken,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	go func() {
+		// Play Mews: a receptionist presses "cut key" once we are connected.
+		_ = srv.Wait(ctx, func(s *mewstest.Server) bool { return s.Sockets() == 1 })
+		srv.PushEvents(mews.Event{Type: mews.EventDeviceCommand, ID: "c1", State: "Pending"})
+	}()
+	events := make(chan mews.Event, 64)
+	go func() {
+		ev := <-events
+		fmt.Println(ev.Type, ev.ID, ev.State)
+		cancel()
+	}()
+
+	err = ws.Run(ctx, mews.WSHandler{
+		OnConnect: func() { fmt.Println("connected: catch up with commands/getAllActive") },
+		// Callbacks run on the reading goroutine: hand events off, never block.
+		OnEvents: func(evs []mews.Event) {
+			for _, ev := range evs {
+				events <- ev
+			}
+		},
+	})
+	fmt.Println("Run returned", err)
+	// Output:
+	// connected: catch up with commands/getAllActive
+	// DeviceCommand c1 Pending
+	// Run returned <nil>
 }
