@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
@@ -719,5 +720,41 @@ func TestConfig(t *testing.T) {
 	c.Address = "lock:5010"
 	if err := c.Validate(); err != nil {
 		t.Errorf("valid config: %v", err)
+	}
+}
+
+func TestConfigFromTOML(t *testing.T) {
+	d, _ := keys.Lookup("fias")
+	cfg := d.NewConfig()
+	md, err := toml.Decode(`
+address = "10.0.0.5:5010"
+workstation = "FO1"
+encoder_station = "3"
+keepalive = "30s"
+always_new_key = true
+time_zone = "Europe/Prague"
+departure_time_format = "HH:MM"
+connect_timeout = "5s"
+reconnect_min = "500ms"
+reconnect_max = "1m"
+`, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := md.Undecoded(); len(u) > 0 {
+		t.Errorf("keys the config does not know: %v", u)
+	}
+	c := cfg.(*fias.Config)
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := fias.Config{
+		Address: "10.0.0.5:5010", Workstation: "FO1", EncoderStation: "3",
+		Keepalive: keys.Duration(30 * time.Second), AlwaysNewKey: true, TimeZone: "Europe/Prague",
+		DepartureTimeFormat: "HH:MM", ConnectTimeout: keys.Duration(5 * time.Second),
+		ReconnectMin: keys.Duration(500 * time.Millisecond), ReconnectMax: keys.Duration(time.Minute),
+	}
+	if *c != want {
+		t.Errorf("decoded %+v, want %+v", *c, want)
 	}
 }

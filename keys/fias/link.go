@@ -139,13 +139,24 @@ func (l *link) dialLoop(ctx context.Context) {
 			}
 			ev.Err(err).Int("attempt", failures).Msg("cannot reach lock system; retrying")
 		default:
-			l.log.Info().Str(logAddr, l.cfg.Address).Msg("connected to lock system")
-			if upAt := l.serve(ctx, conn); !upAt.IsZero() {
+			l.log.Debug().Str(logAddr, l.cfg.Address).Msg("connected to lock system")
+			upAt, reason := l.serve(ctx, conn)
+			if !upAt.IsZero() {
 				failures = 0
 				if time.Since(upAt) >= stableAfter {
 					b.Reset()
 				}
+				break
 			}
+			if ctx.Err() != nil {
+				return
+			}
+			failures++
+			ev := l.log.Debug()
+			if failures == 1 {
+				ev = l.log.Warn()
+			}
+			ev.Str("reason", reason).Int("attempt", failures).Msg("lock system accepted the connection but did not start the link; retrying")
 		}
 		t := time.NewTimer(b.NextBackOff())
 		select {
@@ -205,8 +216,8 @@ func (l *link) acceptLoop(ctx context.Context) {
 
 // serve runs the link over one connection until it breaks, the lock system
 // ends it, the peer falls silent, or ctx is done. It returns when the link
-// came up, zero if it never did.
-func (l *link) serve(ctx context.Context, conn net.Conn) (upAt time.Time) {
+// came up (zero if it never did) and why it ended.
+func (l *link) serve(ctx context.Context, conn net.Conn) (upAt time.Time, reason string) {
 	s := &session{conn: conn, done: make(chan struct{})}
 	recs := make(chan Record)
 	readErr := make(chan error, 1)
@@ -214,7 +225,7 @@ func (l *link) serve(ctx context.Context, conn net.Conn) (upAt time.Time) {
 	var reader sync.WaitGroup
 	reader.Go(func() { readErr <- l.read(conn, recs, quit) })
 
-	reason := "connection closed"
+	reason = "connection closed"
 	defer func() {
 		close(quit)
 		conn.Close()
@@ -229,7 +240,7 @@ func (l *link) serve(ctx context.Context, conn net.Conn) (upAt time.Time) {
 	h := handshake{awaiting: true}
 	if _, err := s.send(l.stamp(NewRecord("LS"))); err != nil {
 		reason = "link start failed: " + err.Error()
-		return upAt
+		return upAt, reason
 	}
 	timer := time.NewTimer(keepalive)
 	defer timer.Stop()
@@ -241,34 +252,34 @@ func (l *link) serve(ctx context.Context, conn net.Conn) (upAt time.Time) {
 			// end, without letting a peer that stopped reading hold up Close.
 			s.sendWithin(l.stamp(NewRecord("LE")), time.Second)
 			reason = "closed"
-			return upAt
+			return upAt, reason
 		case err := <-readErr:
 			reason = "connection lost: " + err.Error()
-			return upAt
+			return upAt, reason
 		case r := <-recs:
 			timer.Reset(keepalive)
 			probing = false
 			end, err := l.handle(s, r, &h)
 			if err != nil {
 				reason = "write failed: " + err.Error()
-				return upAt
+				return upAt, reason
 			}
 			if upAt.IsZero() && l.isUp(s) {
 				upAt = time.Now()
 			}
 			if end {
 				reason = "lock system ended the link"
-				return upAt
+				return upAt, reason
 			}
 		case <-timer.C:
 			if probing {
-				reason = "lock system silent for " + (2 * keepalive).String()
-				return upAt
+				reason = "no answer to LS within " + keepalive.String()
+				return upAt, reason
 			}
 			h.awaiting = true
 			if _, err := s.send(l.stamp(NewRecord("LS"))); err != nil {
 				reason = "keep-alive failed: " + err.Error()
-				return upAt
+				return upAt, reason
 			}
 			probing = true
 			timer.Reset(keepalive)
