@@ -1,10 +1,3 @@
-// Package fias is the key-encoder driver for lock systems that speak FIAS
-// (Fidelio Interface Application Specification) key services over TCP. It
-// plays the PMS side of the link: KR asks the lock system to cut cards, KD
-// invalidates them, KM changes them, and the lock system answers each with KA.
-//
-// The driver registers itself as "fias". The package fiastest holds a lock
-// system simulator for tests.
 package fias
 
 import (
