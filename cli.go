@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mews-keyd/mews-keyd/daemon"
+	"github.com/mews-keyd/mews-keyd/daemon/config"
+	"github.com/mews-keyd/mews-keyd/daemon/demo"
+	"github.com/mews-keyd/mews-keyd/daemon/logging"
+	"github.com/mews-keyd/mews-keyd/daemon/status"
+	"github.com/mews-keyd/mews-keyd/install"
+
+	// Encoder drivers register themselves.
+	_ "github.com/mews-keyd/mews-keyd/keys/exec"
+	_ "github.com/mews-keyd/mews-keyd/keys/fias"
+	_ "github.com/mews-keyd/mews-keyd/keys/httpenc"
+	_ "github.com/mews-keyd/mews-keyd/keys/sim"
+)
+
+// Exit codes (SPEC §3).
+const (
+	exitOK     = 0
+	exitFail   = 1
+	exitConfig = 2
+)
+
+const usage = `usage:
+  mews-keyd run      [--config PATH]   run in the foreground (what the service runs)
+  mews-keyd demo     [--duration D]    run against the built-in Mews simulator; exits by itself
+  mews-keyd check    [--config PATH]   validate the config and probe Mews and every encoder
+  mews-keyd install  [--config PATH]   install as a system service
+  mews-keyd uninstall | start | stop | restart | status
+  mews-keyd version
+`
+
+// Main is the command line.
+type Main struct {
+	stdout, stderr io.Writer
+}
+
+// NewMain returns a command line writing to the given streams.
+func NewMain(stdout, stderr io.Writer) *Main {
+	return &Main{stdout: stdout, stderr: stderr}
+}
+
+// usageError is a wrong command line: exit 2 with the usage text.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// Run executes one command and returns the process exit code.
+func (m *Main) Run(ctx context.Context, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(m.stderr, usage)
+		return exitConfig
+	}
+	err := m.dispatch(ctx, args[0], args[1:])
+	var ue usageError
+	var ce *config.Error
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(m.stderr, "mews-keyd: %s\n\n%s", ue.msg, usage)
+		return exitConfig
+	case errors.As(err, &ce):
+		fmt.Fprintf(m.stderr, "mews-keyd: %s\n", ce)
+		return exitConfig
+	default:
+		fmt.Fprintf(m.stderr, "mews-keyd: %s\n", err)
+		return exitFail
+	}
+}
+
+func (m *Main) dispatch(ctx context.Context, cmd string, args []string) error {
+	switch cmd {
+	case "run":
+		return m.runDaemon(ctx, args)
+	case "demo":
+		return m.demo(ctx, args)
+	case "check":
+		return m.check(ctx, args)
+	case "install", "uninstall", "start", "stop", "restart":
+		return m.control(cmd, args)
+	case "status":
+		return m.status(ctx, args)
+	case "version", "--version", "-v":
+		fmt.Fprintf(m.stdout, "mews-keyd %s\n", version)
+		return nil
+	case "help", "--help", "-h":
+		fmt.Fprint(m.stdout, usage)
+		return nil
+	default:
+		return usageError{fmt.Sprintf("unknown command %q", cmd)}
+	}
+}
+
+// parseFlags parses a command's flags; --config is common to most.
+func (m *Main) parseFlags(name string, args []string, define func(*flag.FlagSet)) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(m.stderr)
+	define(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("%s: unexpected argument %q", name, fs.Arg(0))}
+	}
+	return nil
+}
+
+func (m *Main) configFlag(name string, args []string) (string, error) {
+	path := config.DefaultPath()
+	err := m.parseFlags(name, args, func(fs *flag.FlagSet) {
+		fs.StringVar(&path, "config", path, "configuration file")
+	})
+	return path, err
+}
+
+// loadConfig reads the config and prints its warnings.
+func (m *Main) loadConfig(path string) (*config.Config, []string, error) {
+	cfg, warnings, err := config.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, warnings, nil
+}
+
+func (m *Main) runDaemon(ctx context.Context, args []string) error {
+	path, err := m.configFlag("run", args)
+	if err != nil {
+		return err
+	}
+	cfg, warnings, err := m.loadConfig(path)
+	if err != nil {
+		return err
+	}
+	log, closeLog, err := logging.New(logging.Options{
+		Level:   cfg.Log.Level,
+		Format:  cfg.Log.Format,
+		Service: !install.Interactive(),
+		Out:     m.stderr,
+	})
+	if err != nil {
+		return err
+	}
+	defer closeLog.Close()
+	for _, w := range warnings {
+		log.Warn().Msg(w)
+	}
+	svc, err := install.New(install.Options{
+		ConfigPath: path,
+		Logger:     log,
+		Run: func(ctx context.Context) error {
+			d, err := daemon.New(cfg, daemon.Deps{Logger: log, Version: version, OnReady: notifyReady(log)})
+			if err != nil {
+				return err
+			}
+			// systemd restarts a daemon whose watchdog pings stop.
+			go func() {
+				if err := install.WatchdogLoop(ctx, d.Healthy); err != nil {
+					log.Warn().Err(err).Msg("service watchdog")
+				}
+			}()
+			return d.Run(ctx)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	log.Info().Str("version", version).Str("config", path).Msg("mews-keyd starting")
+	return svc.RunService()
+}
+
+func notifyReady(log zerolog.Logger) func() {
+	return func() {
+		if err := install.Ready(); err != nil {
+			log.Warn().Err(err).Msg("telling the service manager we are ready")
+		}
+	}
+}
+
+func (m *Main) demo(ctx context.Context, args []string) error {
+	duration := 15 * time.Second
+	if err := m.parseFlags("demo", args, func(fs *flag.FlagSet) {
+		fs.DurationVar(&duration, "duration", duration, "how long the demo runs")
+	}); err != nil {
+		return err
+	}
+	return demo.Run(ctx, demo.Options{Out: m.stdout, Duration: duration, Version: version})
+}
+
+func (m *Main) check(ctx context.Context, args []string) error {
+	path, err := m.configFlag("check", args)
+	if err != nil {
+		return err
+	}
+	cfg, warnings, err := m.loadConfig(path)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.stdout, "ok    config %s\n", path)
+	for _, w := range warnings {
+		fmt.Fprintf(m.stdout, "warn  %s\n", w)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if !daemon.Check(ctx, cfg, daemon.Deps{Logger: zerolog.Nop(), Version: version}, m.stdout) {
+		return errors.New("some checks failed")
+	}
+	return nil
+}
+
+func (m *Main) control(action string, args []string) error {
+	path, err := m.configFlag(action, args)
+	if err != nil {
+		return err
+	}
+	if action == "install" {
+		// Refuse to install a service that would fail at its first start.
+		if _, _, err := m.loadConfig(path); err != nil {
+			return err
+		}
+	}
+	svc, err := install.New(install.Options{ConfigPath: path, Logger: zerolog.Nop()})
+	if err != nil {
+		return err
+	}
+	if err := svc.Control(action); err != nil {
+		return err
+	}
+	fmt.Fprintf(m.stdout, "mews-keyd: %s done\n", action)
+	return nil
+}
+
+func (m *Main) status(ctx context.Context, args []string) error {
+	path, err := m.configFlag("status", args)
+	if err != nil {
+		return err
+	}
+	svc, err := install.New(install.Options{ConfigPath: path, Logger: zerolog.Nop()})
+	if err != nil {
+		return err
+	}
+	state, err := svc.Status()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.stdout, "service: %s\n", state)
+	return m.printHealth(ctx, path)
+}
+
+// printHealth adds the running daemon's own view when it has a status
+// endpoint configured.
+func (m *Main) printHealth(ctx context.Context, path string) error {
+	cfg, _, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintf(m.stdout, "config: %s\n", err)
+		return nil
+	}
+	if cfg.Daemon.StatusListen == "" {
+		fmt.Fprintln(m.stdout, "health: no status_listen configured")
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	snap, err := status.Fetch(ctx, cfg.Daemon.StatusListen)
+	if err != nil {
+		return fmt.Errorf("health from %s: %w", cfg.Daemon.StatusListen, err)
+	}
+	fmt.Fprint(m.stdout, status.Summary(snap))
+	return nil
+}

@@ -1,0 +1,30 @@
+package daemon
+
+import (
+	"context"
+	"time"
+)
+
+const compactEvery = time.Hour
+
+// runCompaction drops finished commands older than the configured history
+// so the journal stays small on a machine that runs for years.
+func (d *Daemon) runCompaction(ctx context.Context) {
+	t := time.NewTicker(compactEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := d.journal.Compact()
+			if err != nil {
+				d.log.Error().Err(err).Msg("compacting the journal")
+				continue
+			}
+			if n > 0 {
+				d.log.Info().Int("removed", n).Msg("journal compacted")
+			}
+		}
+	}
+}

@@ -1,0 +1,304 @@
+// Package daemon is the service: it wires the Mews WebSocket and Connector
+// API clients, the journal and the encoders into the key pipeline, and runs
+// it until its context ends.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/mews-keyd/mews-keyd/daemon/config"
+	"github.com/mews-keyd/mews-keyd/daemon/journal"
+	"github.com/mews-keyd/mews-keyd/daemon/status"
+	"github.com/mews-keyd/mews-keyd/keys"
+	"github.com/mews-keyd/mews-keyd/mews"
+)
+
+// Log field names, shared by every line the daemon writes.
+const (
+	fieldCommand   = "command_id"
+	fieldDevice    = "device"
+	fieldEncoder   = "encoder"
+	fieldLatencyMS = "latency_ms"
+	fieldState     = "state"
+)
+
+// Deps are the daemon's collaborators that do not come from the config file.
+type Deps struct {
+	Logger  zerolog.Logger
+	Version string
+	// Now replaces the clock in tests; nil means time.Now.
+	Now func() time.Time
+	// OnEncoded, if set, is called after every encoder call with the time
+	// from the first event to the call, for the demo and benchmarks.
+	OnEncoded func(Outcome)
+	// ReportBackoff bounds the outbox's retry schedule; zero means the
+	// production schedule (1 s doubling to 5 min). Tests shorten it.
+	ReportBackoff time.Duration
+	// OnReady, if set, is called once the journal is open and recovered:
+	// the service manager's readiness notification.
+	OnReady func()
+	// Registry receives the daemon's metrics; nil creates a private one.
+	Registry *prometheus.Registry
+}
+
+// Outcome describes one finished key command.
+type Outcome struct {
+	CommandID string
+	Encoder   string
+	State     mews.CommandState
+	Note      string
+	// Latency is from the event (or poll) that announced the command to the
+	// encoder being called.
+	Latency time.Duration
+	// Duration is how long the encoder took.
+	Duration time.Duration
+}
+
+// Daemon is the running pipeline.
+type Daemon struct {
+	cfg  *config.Config
+	deps Deps
+	log  zerolog.Logger
+	now  func() time.Time
+
+	api      *mews.Client
+	ws       *mews.WSClient
+	registry *prometheus.Registry
+	metrics  *status.Metrics
+	journal  *journal.Journal
+	stations map[string]*station // by encoder name
+	cutters  map[string]*station // by Mews device id or identifier
+
+	hints      *hintSet
+	catchUp    chan struct{}
+	outboxWake chan struct{}
+
+	// connectedOnce tells a reconnect from the first connect; only the
+	// WebSocket's reading goroutine touches it.
+	connectedOnce bool
+
+	// resume holds commands a previous run accepted but never started; they
+	// are fetched again and queued without a second Accept. Only the intake
+	// goroutine touches it once Run has started.
+	resume map[string]bool
+}
+
+// New builds the daemon: clients, journal and encoders. Nothing is contacted
+// yet; Run does that.
+func New(cfg *config.Config, deps Deps) (*Daemon, error) {
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	d := &Daemon{
+		cfg:        cfg,
+		deps:       deps,
+		log:        deps.Logger,
+		now:        deps.Now,
+		stations:   map[string]*station{},
+		cutters:    map[string]*station{},
+		hints:      newHintSet(),
+		catchUp:    make(chan struct{}, 1),
+		outboxWake: make(chan struct{}, 1),
+		resume:     map[string]bool{},
+		registry:   deps.Registry,
+		metrics:    status.NewMetrics(deps.Registry),
+	}
+	client := fmt.Sprintf("%s %s", cfg.Mews.Client, deps.Version)
+	api, err := mews.NewClient(mews.ClientConfig{
+		APIURL:        cfg.Mews.APIURL,
+		ClientToken:   cfg.Mews.ClientToken,
+		AccessToken:   cfg.Mews.AccessToken,
+		Client:        client,
+		RequestLimit:  cfg.Mews.RequestLimit,
+		RequestWindow: cfg.Mews.RequestWindow.D(),
+		Logger:        d.log,
+		OnRequest:     func(op string, status int, _ time.Duration) { d.metrics.APIRequest(op, status) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mews api: %w", err)
+	}
+	d.api = api
+	ws, err := mews.NewWSClient(mews.WSConfig{
+		URL:         cfg.Mews.WSURL,
+		ClientToken: cfg.Mews.ClientToken,
+		AccessToken: cfg.Mews.AccessToken,
+		Logger:      d.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mews websocket: %w", err)
+	}
+	d.ws = ws
+	if err := d.openEncoders(); err != nil {
+		d.closeEncoders()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Daemon) openEncoders() error {
+	for _, ec := range d.cfg.Encoders {
+		drv, ok := keys.Lookup(ec.Driver)
+		if !ok {
+			return fmt.Errorf("encoder %q: unknown driver %q", ec.Name, ec.Driver)
+		}
+		log := d.log.With().Str(fieldEncoder, ec.Name).Logger()
+		enc, err := drv.Open(ec.Config, keys.Env{
+			Name:    ec.Name,
+			Timeout: ec.Timeout.D(),
+			Rooms:   d.cfg.Rooms,
+			Logger:  log,
+		})
+		if err != nil {
+			return fmt.Errorf("encoder %q: %w", ec.Name, err)
+		}
+		d.stations[ec.Name] = newStation(ec.Name, enc, ec.Timeout.D(), log)
+	}
+	for _, kc := range d.cfg.KeyCutters {
+		st := d.stations[kc.Encoder]
+		if kc.DeviceID != "" {
+			d.cutters[kc.DeviceID] = st
+		}
+		if kc.Identifier != "" {
+			d.cutters["identifier:"+kc.Identifier] = st
+		}
+	}
+	return nil
+}
+
+func (d *Daemon) closeEncoders() {
+	for name, st := range d.stations {
+		if err := st.enc.Close(); err != nil {
+			d.log.Warn().Err(err).Str(fieldEncoder, name).Msg("closing encoder")
+		}
+	}
+}
+
+// Run runs the pipeline until ctx ends, then shuts down in order: intake
+// stops, in-flight encodes finish (bounded by their timeout), pending
+// reports get one last try, the WebSocket closes normally, the journal is
+// flushed. It returns nil on a clean shutdown.
+func (d *Daemon) Run(ctx context.Context) error {
+	j, err := journal.Open(d.cfg.Daemon.StateDir, journal.Options{
+		History: d.cfg.Daemon.History.D(),
+		Logger:  d.log,
+		Now:     d.now,
+	})
+	if err != nil {
+		d.closeEncoders()
+		return err
+	}
+	d.journal = j
+	defer func() {
+		if err := j.Close(); err != nil {
+			d.log.Error().Err(err).Msg("closing journal")
+		}
+	}()
+	defer d.closeEncoders()
+
+	if err := d.recover(); err != nil {
+		return err
+	}
+	var side sync.WaitGroup
+	defer side.Wait()
+	if addr := d.cfg.Daemon.StatusListen; addr != "" {
+		srv, err := status.NewServer(addr, d.cfg.Daemon.StatusAllowRemote, d, d.registry, d.log)
+		if err != nil {
+			return fmt.Errorf("status endpoint: %w", err)
+		}
+		side.Go(func() {
+			if err := srv.Run(ctx); err != nil {
+				d.log.Error().Err(err).Msg("status endpoint stopped")
+			}
+		})
+	}
+	if d.deps.OnReady != nil {
+		d.deps.OnReady()
+	}
+
+	// Workers and the outbox outlive the intake: they get their own context,
+	// cancelled only after the intake has stopped feeding them.
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	var work sync.WaitGroup
+	for _, st := range d.stations {
+		work.Go(func() { d.runStation(workCtx, st) })
+	}
+	var outbox sync.WaitGroup
+	outboxCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopOutbox()
+	outbox.Go(func() { d.runOutbox(outboxCtx) })
+
+	var intake sync.WaitGroup
+	intake.Go(func() { d.runIntake(ctx) })
+	intake.Go(func() { d.runCompaction(ctx) })
+	wsErr := d.ws.Run(ctx, mews.WSHandler{
+		OnConnect:    d.onConnect,
+		OnEvents:     d.onEvents,
+		OnDisconnect: d.onDisconnect,
+	})
+	intake.Wait()
+
+	d.log.Info().Msg("shutting down: letting in-flight encodes finish")
+	stopWork()
+	work.Wait()
+	stopOutbox()
+	outbox.Wait()
+	if wsErr != nil && !errors.Is(wsErr, context.Canceled) {
+		return wsErr
+	}
+	return nil
+}
+
+func (d *Daemon) onConnect() {
+	if d.connectedOnce {
+		d.metrics.Reconnect()
+	}
+	d.connectedOnce = true
+	d.log.Info().Msg("connected to Mews; catching up with active commands")
+	select {
+	case d.catchUp <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Daemon) onDisconnect(err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	d.log.Warn().Err(err).Msg("disconnected from Mews; reconnecting")
+}
+
+func (d *Daemon) onEvents(events []mews.Event) {
+	at := d.now()
+	for _, ev := range events {
+		d.metrics.Event(string(ev.Type))
+		switch ev.Type {
+		case mews.EventDeviceCommand:
+			d.commandEvent(ev, at)
+		default:
+			d.log.Debug().Str("type", string(ev.Type)).Str("id", ev.ID).Msg("event ignored")
+		}
+	}
+}
+
+// commandEvent decides whether an event is worth a fetch. Only Pending and
+// Received commands can need us; our own Processing/Processed updates come
+// back as events too and must cost nothing.
+func (d *Daemon) commandEvent(ev mews.Event, at time.Time) {
+	switch mews.CommandState(ev.State) {
+	case mews.CommandPending, mews.CommandReceived:
+		d.hints.add(ev.ID, at)
+	default:
+		d.log.Debug().Str(fieldCommand, ev.ID).Str(fieldState, ev.State).Msg("command event needs no action")
+	}
+}

@@ -1,0 +1,393 @@
+package daemon_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
+	"github.com/mews-keyd/mews-keyd/daemon"
+	"github.com/mews-keyd/mews-keyd/daemon/config"
+	"github.com/mews-keyd/mews-keyd/mews"
+	"github.com/mews-keyd/mews-keyd/mews/mewstest"
+
+	_ "github.com/mews-keyd/mews-keyd/keys/exec"
+	_ "github.com/mews-keyd/mews-keyd/keys/sim"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// waitTimeout bounds every wait; it is a failure, not a pacing device.
+const waitTimeout = 20 * time.Second
+
+// encoders is the default encoder section: two simulated stations.
+const encoders = `
+[[encoders]]
+name = "desk-1"
+driver = "sim"
+timeout = "5s"
+delay = "20ms"
+
+[[encoders]]
+name = "desk-2"
+driver = "sim"
+timeout = "5s"
+delay = "20ms"
+`
+
+// harness runs one daemon against one simulator.
+type harness struct {
+	t      *testing.T
+	srv    *mewstest.Server
+	dir    string
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+
+	mu       sync.Mutex
+	outcomes []daemon.Outcome
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func configText(srv *mewstest.Server, dir, extra string) string {
+	return fmt.Sprintf(`
+[mews]
+environment = "custom"
+api_url = %q
+ws_url = %q
+client_token = %q
+access_token = %q
+max_command_age = "30m"
+reconcile_interval = "1h"
+
+[daemon]
+state_dir = %q
+
+[log]
+level = "debug"
+%s
+[[key_cutters]]
+device_id = %q
+encoder = "desk-1"
+`, srv.URL(), srv.WSURL(), mewstest.ClientToken, mewstest.AccessToken, dir, extra, mewstest.KeyCutter1.ID)
+}
+
+// start runs a daemon; extra is appended to the config (encoders included).
+func start(t *testing.T, srv *mewstest.Server, dir, extra string) *harness {
+	t.Helper()
+	if extra == "" {
+		extra = encoders
+	}
+	cfg, _, err := config.Parse("test.toml", []byte(configText(srv, dir, extra)), func(string) string { return "" })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	h := &harness{t: t, srv: srv, dir: dir, logs: &syncBuffer{}, done: make(chan error, 1)}
+	log := zerolog.New(h.logs).Level(zerolog.DebugLevel)
+	d, err := daemon.New(cfg, daemon.Deps{
+		Logger: log, Version: "test", ReportBackoff: 50 * time.Millisecond,
+		OnEncoded: func(o daemon.Outcome) {
+			h.mu.Lock()
+			h.outcomes = append(h.outcomes, o)
+			h.mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatalf("daemon.New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() { h.done <- d.Run(ctx) }()
+	t.Cleanup(h.stop)
+	h.waitFor("daemon connected", func(s *mewstest.Server) bool { return s.Sockets() > 0 })
+	return h
+}
+
+func (h *harness) stop() {
+	h.t.Helper()
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	h.cancel = nil
+	select {
+	case err := <-h.done:
+		if err != nil {
+			h.t.Errorf("Run returned %v", err)
+		}
+	case <-time.After(waitTimeout):
+		h.t.Fatalf("daemon did not stop")
+	}
+}
+
+func (h *harness) waitFor(what string, cond func(*mewstest.Server) bool) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := h.srv.Wait(ctx, cond); err != nil {
+		h.t.Fatalf("waiting for %s: %v\nlogs:\n%s", what, err, h.logs.String())
+	}
+}
+
+func (h *harness) waitFinal(ids ...string) {
+	h.t.Helper()
+	h.waitFor(fmt.Sprintf("%d commands final", len(ids)), func(s *mewstest.Server) bool {
+		for _, id := range ids {
+			if c, ok := s.Command(id); !ok || !c.State.Final() {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func (h *harness) encodedCount(id string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, o := range h.outcomes {
+		if o.CommandID == id {
+			n++
+		}
+	}
+	return n
+}
+
+func (h *harness) cut(device mews.Device, reservation string, keys int) string {
+	h.t.Helper()
+	id, err := h.srv.CreateKeyCutterCommand(device.ID, reservation, keys)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return id
+}
+
+func assertState(t *testing.T, srv *mewstest.Server, id string, want mews.CommandState, noteContains string) {
+	t.Helper()
+	c, _ := srv.Command(id)
+	if c.State != want {
+		t.Errorf("command %s: state %s, want %s (note %q)", id, c.State, want, srv.CommandNotes(id))
+	}
+	if note := srv.CommandNotes(id); !strings.Contains(note, noteContains) {
+		t.Errorf("command %s: note %q, want it to contain %q", id, note, noteContains)
+	}
+}
+
+func TestKeyCutEndToEnd(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	h := start(t, srv, t.TempDir(), "")
+	// Count only what the command costs, not the start-up catch-up.
+	h.waitFor("catch-up poll", func(s *mewstest.Server) bool { return s.RequestCount(mews.OpActiveCommands) > 0 })
+	srv.ResetRequests()
+
+	id := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 2)
+	h.waitFinal(id)
+
+	assertState(t, srv, id, mews.CommandProcessed, "2 keys")
+	hist := srv.StateHistory(id)
+	want := []mews.CommandState{mews.CommandPending, mews.CommandReceived, mews.CommandProcessing, mews.CommandProcessed}
+	if fmt.Sprint(hist) != fmt.Sprint(want) {
+		t.Errorf("state history %v, want %v", hist, want)
+	}
+	if n := srv.RequestCount(""); n > 3 {
+		t.Errorf("%d API requests for one command, want at most 3: %v", n, srv.Requests())
+	}
+	if n := h.encodedCount(id); n != 1 {
+		t.Errorf("encoded %d times", n)
+	}
+}
+
+func TestCatchUpCommandsCreatedBeforeStart(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	a := mustCut(t, srv, mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
+	b := mustCut(t, srv, mewstest.KeyCutter1, mewstest.ReservationCheckedIn, 1)
+	h := start(t, srv, t.TempDir(), "")
+	h.waitFinal(a, b)
+	assertState(t, srv, a, mews.CommandProcessed, "1 key")
+	assertState(t, srv, b, mews.CommandProcessed, "1 key")
+}
+
+func mustCut(t *testing.T, srv *mewstest.Server, device mews.Device, reservation string, keys int) string {
+	t.Helper()
+	id, err := srv.CreateKeyCutterCommand(device.ID, reservation, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestReconnectCatchesUpCommandsCreatedDuringOutage(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	h := start(t, srv, t.TempDir(), "")
+	// Keep the daemon out for two handshakes so the commands are surely
+	// created while it is disconnected: their events reach nobody.
+	srv.RefuseUpgrades(2, 503)
+	srv.DropSockets()
+	h.waitFor("socket dropped", func(s *mewstest.Server) bool { return s.Sockets() == 0 })
+	a := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
+	b := h.cut(mewstest.KeyCutter1, mewstest.ReservationLongStay, 1)
+	h.waitFinal(a, b)
+	assertState(t, srv, a, mews.CommandProcessed, "")
+	assertState(t, srv, b, mews.CommandProcessed, "")
+}
+
+func TestDuplicateAndSelfCausedEventsEncodeOnce(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	srv.SetDuplicateEvents(true)
+	h := start(t, srv, t.TempDir(), "")
+	var ids []string
+	for _, r := range []string{mewstest.ReservationArriving, mewstest.ReservationCheckedIn, mewstest.ReservationLongStay} {
+		ids = append(ids, h.cut(mewstest.KeyCutter1, r, 1))
+	}
+	h.waitFinal(ids...)
+	// Replay every event once more, as a flaky Mews might.
+	for _, id := range ids {
+		srv.PushEvents(mews.Event{Type: mews.EventDeviceCommand, ID: id, State: string(mews.CommandPending)})
+	}
+	later := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
+	h.waitFinal(later)
+	for _, id := range append(ids, later) {
+		if n := h.encodedCount(id); n != 1 {
+			t.Errorf("command %s encoded %d times, want 1", id, n)
+		}
+		assertState(t, srv, id, mews.CommandProcessed, "")
+	}
+	// One getAllByIds per command at most: duplicates and our own
+	// Received/Processing/Processed events cost nothing.
+	if n := srv.RequestCount(mews.OpCommandsByIDs); n > len(ids)+1 {
+		t.Errorf("%d getAllByIds requests for %d commands", n, len(ids)+1)
+	}
+}
+
+func TestForeignDevicesLeftUntouched(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	h := start(t, srv, t.TempDir(), "")
+	printer := srv.CreateCommand(mews.Command{Device: mewstest.Printer1, Data: []byte(`{"CopyCount":1}`)})
+	other := h.cut(mewstest.KeyCutter2, mewstest.ReservationArriving, 1) // not in [[key_cutters]]
+	ours := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
+	h.waitFinal(ours)
+	h.waitFor("foreign commands looked at", func(s *mewstest.Server) bool {
+		return strings.Count(h.logs.String(), "left untouched") >= 2
+	})
+	for _, id := range []string{printer, other} {
+		c, _ := srv.Command(id)
+		if c.State != mews.CommandPending && c.State != mews.CommandReceived {
+			t.Errorf("foreign command %s changed to %s", id, c.State)
+		}
+		if n := h.encodedCount(id); n != 0 {
+			t.Errorf("foreign command %s encoded", id)
+		}
+	}
+}
+
+func TestEncoderFailureReportsError(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	h := start(t, srv, t.TempDir(), `
+[[encoders]]
+name = "desk-1"
+driver = "sim"
+delay = "1ms"
+failure_rate = 1.0
+fail_message = "card jammed in the encoder"
+`)
+	id := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
+	h.waitFinal(id)
+	assertState(t, srv, id, mews.CommandError, "card jammed in the encoder")
+}
+
+func TestEncoderTimeoutReportsError(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	h := start(t, srv, t.TempDir(), `
+[[encoders]]
+name = "desk-1"
+driver = "sim"
+timeout = "100ms"
+delay = "1h"
+`)
+	id := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
+	h.waitFinal(id)
+	assertState(t, srv, id, mews.CommandError, "timed out")
+}
+
+func TestTooOldCommandCancelled(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	id, err := srv.CreateKeyCutterCommand(mewstest.KeyCutter1.ID, mewstest.ReservationArriving, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Re-create it as an old command: same data, created two hours ago.
+	c, _ := srv.Command(id)
+	srv.SetCommandState(id, mews.CommandCancelled)
+	c.ID, c.State, c.CreatedUtc = "", mews.CommandPending, time.Now().Add(-2*time.Hour)
+	old := srv.CreateCommand(c)
+	h := start(t, srv, t.TempDir(), "")
+	h.waitFinal(old)
+	assertState(t, srv, old, mews.CommandCancelled, "old")
+	if n := h.encodedCount(old); n != 0 {
+		t.Errorf("too-old command encoded")
+	}
+}
+
+func TestRateLimitedUpdateStillReported(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	h := start(t, srv, t.TempDir(), "")
+	srv.FailNext(mews.OpUpdateCommand, 2, 429, "1")
+	id := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
+	h.waitFinal(id)
+	assertState(t, srv, id, mews.CommandProcessed, "")
+	if n := h.encodedCount(id); n != 1 {
+		t.Errorf("encoded %d times", n)
+	}
+}
+
+func TestShutdownLetsInFlightEncodeFinish(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	h := start(t, srv, t.TempDir(), `
+[[encoders]]
+name = "desk-1"
+driver = "sim"
+timeout = "10s"
+delay = "300ms"
+`)
+	id := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
+	h.waitFor("encode under way", func(s *mewstest.Server) bool {
+		c, _ := s.Command(id)
+		return c.State == mews.CommandProcessing
+	})
+	h.stop()
+	assertState(t, srv, id, mews.CommandProcessed, "")
+}

@@ -1,0 +1,280 @@
+// Package demo runs mews-keyd against the built-in Mews simulator and
+// simulated encoders: a short, scripted morning at a front desk, printed as
+// it happens, with a summary at the end. No credentials, no network.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mews-keyd/mews-keyd/daemon"
+	"github.com/mews-keyd/mews-keyd/daemon/config"
+	"github.com/mews-keyd/mews-keyd/mews"
+	"github.com/mews-keyd/mews-keyd/mews/mewstest"
+)
+
+// Options tune the demo.
+type Options struct {
+	Out      io.Writer
+	Duration time.Duration
+	Version  string
+	// Logger receives the daemon's own log; zero value discards it.
+	Logger zerolog.Logger
+}
+
+// configTemplate is a real configuration file, parsed by the real loader:
+// the demo exercises the same path an installation does.
+const configTemplate = `
+[mews]
+environment = "custom"
+api_url = %q
+ws_url = %q
+client_token = %q
+access_token = %q
+max_command_age = "30m"
+reconcile_interval = "1m"
+
+[daemon]
+state_dir = %q
+
+[[encoders]]
+name = "desk-1"
+driver = "sim"
+timeout = "5s"
+delay = "250ms"
+
+[[encoders]]
+name = "desk-2"
+driver = "sim"
+timeout = "5s"
+delay = "400ms"
+fail_on_guest = "Müller"
+
+[[key_cutters]]
+device_id = %q
+encoder = "desk-1"
+
+[[key_cutters]]
+identifier = %q
+encoder = "desk-2"
+`
+
+// Run plays the scenario and returns when it is over (about opts.Duration)
+// or ctx ends.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Duration <= 0 {
+		opts.Duration = 15 * time.Second
+	}
+	out := opts.Out
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	stateDir, err := os.MkdirTemp("", "mews-keyd-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(stateDir)
+
+	text := fmt.Sprintf(configTemplate, srv.URL(), srv.WSURL(), mewstest.ClientToken, mewstest.AccessToken,
+		stateDir, mewstest.KeyCutter1.ID, mewstest.KeyCutter2.Identifier)
+	cfg, _, err := config.Parse("demo.toml", []byte(text), func(string) string { return "" })
+	if err != nil {
+		return fmt.Errorf("demo config: %w", err)
+	}
+
+	rec := newRecorder(out)
+	d, err := daemon.New(cfg, daemon.Deps{Logger: opts.Logger, Version: opts.Version, OnEncoded: rec.encoded})
+	if err != nil {
+		return err
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- d.Run(runCtx) }()
+
+	fmt.Fprintf(out, "mews-keyd demo: simulated Mews at %s, two simulated encoders (desk-1, desk-2)\n\n", srv.URL())
+	sc := &scenario{srv: srv, rec: rec, out: out, step: opts.Duration / 12}
+	scErr := sc.play(ctx)
+	stop()
+	runErr := <-done
+	rec.summary(srv)
+	return errors.Join(scErr, runErr)
+}
+
+// scenario is the scripted morning.
+type scenario struct {
+	srv  *mewstest.Server
+	rec  *recorder
+	out  io.Writer
+	step time.Duration
+}
+
+func (s *scenario) say(format string, args ...any) {
+	fmt.Fprintf(s.out, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
+}
+
+func (s *scenario) cut(device mews.Device, reservation string, keys int, what string) {
+	id, err := s.srv.CreateKeyCutterCommand(device.ID, reservation, keys)
+	if err != nil {
+		s.say("simulator refused the command: %v", err)
+		return
+	}
+	s.rec.expect(id, device.Name, what)
+	s.say("receptionist presses \"cut key\" on %s: %s", device.Name, what)
+}
+
+func (s *scenario) pause(ctx context.Context, n int) error {
+	t := time.NewTimer(time.Duration(n) * s.step)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (s *scenario) play(ctx context.Context) error {
+	waitCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err := s.srv.Wait(waitCtx, func(srv *mewstest.Server) bool { return srv.Sockets() > 0 })
+	cancel()
+	if err != nil {
+		return fmt.Errorf("the daemon did not connect to the simulator: %w", err)
+	}
+	s.say("daemon connected to Mews over WebSocket")
+	steps := []func(){
+		func() { s.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 2, "2 keys, Ångström, room 102") },
+		func() { s.cut(mewstest.KeyCutter2, mewstest.ReservationCheckedIn, 1, "extra key, Novák, room 101") },
+		func() {
+			s.say("morning rush: five guests at once")
+			for _, r := range []string{mewstest.ReservationLongStay, mewstest.ReservationCheckedIn, mewstest.ReservationArriving} {
+				s.cut(mewstest.KeyCutter1, r, 1, "rush")
+			}
+			s.cut(mewstest.KeyCutter2, mewstest.ReservationLongStay, 2, "rush")
+			s.cut(mewstest.KeyCutter2, mewstest.ReservationArriving, 1, "rush")
+		},
+		func() {
+			s.srv.CreateCommand(mews.Command{Device: mewstest.Printer1, Data: []byte(`{"CopyCount":1}`)})
+			s.say("a printer command arrives: not a key cutter, left untouched")
+		},
+		func() {
+			s.cut(mewstest.KeyCutter2, mewstest.ReservationUnassigned, 1, "Müller, early arrival (desk-2 will fail)")
+		},
+		func() {
+			s.say("network trouble: Mews drops the WebSocket; two keys are requested meanwhile")
+			s.srv.DropSockets()
+			s.cut(mewstest.KeyCutter1, mewstest.ReservationLongStay, 1, "during the outage")
+			s.cut(mewstest.KeyCutter2, mewstest.ReservationCheckedIn, 1, "during the outage")
+		},
+		func() { s.cut(mewstest.KeyCutter1, mewstest.ReservationCheckedIn, 1, "after the reconnect") },
+	}
+	for _, step := range steps {
+		step()
+		if err := s.pause(ctx, 1); err != nil {
+			return err
+		}
+	}
+	// Let the queues drain, bounded by the demo's length.
+	waitCtx, cancel = context.WithTimeout(ctx, 6*s.step)
+	defer cancel()
+	if err := s.srv.Wait(waitCtx, func(srv *mewstest.Server) bool { return s.rec.allFinal(srv) }); err != nil {
+		s.say("some commands did not finish in time")
+	}
+	return nil
+}
+
+// recorder prints each key as it is cut and keeps what the summary needs.
+type recorder struct {
+	out io.Writer
+
+	mu        sync.Mutex
+	expected  []string
+	what      map[string]string
+	device    map[string]string
+	outcomes  map[string]daemon.Outcome
+	latencies []time.Duration
+}
+
+func newRecorder(out io.Writer) *recorder {
+	return &recorder{out: out, what: map[string]string{}, device: map[string]string{}, outcomes: map[string]daemon.Outcome{}}
+}
+
+func (r *recorder) expect(id, device, what string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.expected = append(r.expected, id)
+	r.what[id], r.device[id] = what, device
+}
+
+func (r *recorder) encoded(o daemon.Outcome) {
+	r.mu.Lock()
+	r.outcomes[o.CommandID] = o
+	r.latencies = append(r.latencies, o.Latency)
+	r.mu.Unlock()
+	mark := "cut   "
+	if o.State != mews.CommandProcessed {
+		mark = "FAILED"
+	}
+	fmt.Fprintf(r.out, "%s  %s %-7s %-40s event→encoder %6.2f ms, encode %4d ms\n",
+		time.Now().Format("15:04:05.000"), mark, o.Encoder, o.Note, float64(o.Latency.Microseconds())/1000, o.Duration.Milliseconds())
+}
+
+func (r *recorder) allFinal(srv *mewstest.Server) bool {
+	r.mu.Lock()
+	ids := slices.Clone(r.expected)
+	r.mu.Unlock()
+	for _, id := range ids {
+		if c, ok := srv.Command(id); !ok || !c.State.Final() {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *recorder) summary(srv *mewstest.Server) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintln(r.out, "\nSummary")
+	tw := tabwriter.NewWriter(r.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "command\tdevice\tstate in Mews\tnote")
+	states := map[mews.CommandState]int{}
+	for _, id := range r.expected {
+		c, _ := srv.Command(id)
+		states[c.State]++
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", id[:8], r.device[id], c.State, srv.CommandNotes(id))
+	}
+	tw.Flush()
+	var parts []string
+	for st, n := range states {
+		parts = append(parts, fmt.Sprintf("%d %s", n, st))
+	}
+	sort.Strings(parts)
+	fmt.Fprintf(r.out, "\n%d key commands: %s\n", len(r.expected), strings.Join(parts, ", "))
+	if len(r.latencies) > 0 {
+		lat := slices.Clone(r.latencies)
+		slices.Sort(lat)
+		fmt.Fprintf(r.out, "event → encoder latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+			ms(percentile(lat, 0.50)), ms(percentile(lat, 0.99)), ms(lat[len(lat)-1]))
+	}
+	if n := len(r.expected); n > 0 {
+		fmt.Fprintf(r.out, "Connector API requests: %d in all, %.1f per key command (catch-up polls included)\n",
+			srv.RequestCount(""), float64(srv.RequestCount(""))/float64(n))
+	}
+}
+
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	i := int(float64(len(sorted)-1) * p)
+	return sorted[i]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

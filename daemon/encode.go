@@ -1,0 +1,137 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/mews-keyd/mews-keyd/daemon/journal"
+	"github.com/mews-keyd/mews-keyd/keys"
+	"github.com/mews-keyd/mews-keyd/mews"
+)
+
+// markTimeout bounds the Processing update sent before encoding: a slow or
+// absent Mews must not keep a guest waiting at the desk.
+const markTimeout = 5 * time.Second
+
+func (d *Daemon) runStation(ctx context.Context, st *station) {
+	for {
+		j, ok := st.next(ctx)
+		if !ok {
+			return
+		}
+		d.encode(ctx, st, j)
+	}
+}
+
+// encode runs one command through its encoder. The order is what makes a
+// crash safe: Mews hears Processing first (and can still tell us the command
+// was cancelled), then the journal records that the encoder is about to be
+// called, then the encoder runs, then the result is journalled before Mews
+// is told.
+func (d *Daemon) encode(ctx context.Context, st *station, j job) {
+	log := st.log.With().Str(fieldCommand, j.cmd.ID).Logger()
+	if gone := d.markProcessing(ctx, j.cmd.ID); gone != nil {
+		log.Info().Err(gone).Msg("command was closed in Mews before encoding; not cutting")
+		if err := d.journal.Abandon(j.cmd.ID, gone.Error()); err != nil {
+			log.Error().Err(err).Msg("recording abandoned command")
+		}
+		return
+	}
+	if err := d.journal.StartEncode(j.cmd.ID); err != nil {
+		log.Error().Err(err).Msg("cannot journal the encode; not cutting")
+		d.reportWithoutJournal(ctx, j.cmd.ID, "mews-keyd cannot write its journal (disk full?); no key was cut")
+		return
+	}
+	req := cardRequest(&j.cmd, j.data, st.name, d.cfg.Rooms, d.isFirstKey(j.data.ReservationID))
+	// Shutdown does not abort a card being encoded: the encoder's own
+	// timeout bounds it.
+	encCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), st.timeout)
+	start := d.now()
+	latency := start.Sub(j.seen)
+	res, encErr := st.enc.Issue(encCtx, req)
+	cancel()
+	took := d.now().Sub(start)
+	d.metrics.ObserveEncode(st.name, took)
+
+	out := Outcome{CommandID: j.cmd.ID, Encoder: st.name, Latency: latency, Duration: took}
+	result := journal.Result{OK: encErr == nil}
+	if encErr == nil {
+		out.State, out.Note = mews.CommandProcessed, processedNote(res, j.data.KeyCount, j.data.LockIDs)
+		result.Note = out.Note
+		for _, k := range res.Keys {
+			result.Keys = append(result.Keys, journal.Key{ID: k.ID, Type: string(k.Type), Value: k.Value})
+		}
+		d.rememberKey(j.data.ReservationID)
+		log.Info().Int64(fieldLatencyMS, latency.Milliseconds()).Dur("encode_ms", took).Str("note", out.Note).Msg("key encoded")
+	} else {
+		out.State, out.Note = mews.CommandError, errorNote(encErr, st.timeout)
+		result.Error, result.MaybeCut = out.Note, keys.MaybeCut(encErr)
+		log.Warn().Err(encErr).Int64(fieldLatencyMS, latency.Milliseconds()).Str("note", out.Note).Msg("key not encoded")
+	}
+	if err := d.journal.FinishEncode(j.cmd.ID, result, string(out.State), out.Note); err != nil {
+		// The card exists but the journal cannot say so: tell Mews directly,
+		// the only place left to record it.
+		log.Error().Err(err).Msg("cannot journal the encode result")
+		d.reportWithoutJournal(ctx, j.cmd.ID, out.Note)
+	}
+	d.wakeOutbox()
+	if d.deps.OnEncoded != nil {
+		d.deps.OnEncoded(out)
+	}
+}
+
+// markProcessing tells Mews the command is being worked on. It returns an
+// error only when Mews says the command can no longer be processed
+// (cancelled, already final or gone); any other failure is logged and the
+// encode goes ahead, because an outage must not stop keys being cut.
+func (d *Daemon) markProcessing(ctx context.Context, id string) error {
+	mctx, cancel := context.WithTimeout(ctx, markTimeout)
+	defer cancel()
+	err := d.api.UpdateCommand(mctx, mews.CommandUpdate{ID: id, State: mews.CommandProcessing})
+	switch {
+	case err == nil:
+		return nil
+	case commandClosed(err):
+		return err
+	default:
+		d.log.Warn().Err(err).Str(fieldCommand, id).Msg("could not mark the command Processing in Mews; encoding anyway")
+		return nil
+	}
+}
+
+// commandClosed reports whether Mews refused an update because the command
+// is final or no longer exists: retrying cannot help.
+func commandClosed(err error) bool {
+	return errors.Is(err, mews.ErrForbidden) || errors.Is(err, mews.ErrBadRequest)
+}
+
+func (d *Daemon) reportWithoutJournal(ctx context.Context, id, note string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
+	defer cancel()
+	if err := d.api.UpdateCommand(rctx, mews.CommandUpdate{ID: id, State: mews.CommandError, Notes: note}); err != nil {
+		d.log.Error().Err(err).Str(fieldCommand, id).Msg("could not report the command to Mews either")
+	}
+}
+
+// The first card of a reservation replaces whatever cards the room had
+// (FIAS KT=N); later ones are duplicates. Mews gives no flag, so the journal
+// remembers which reservations already got a card.
+const firstKeyMetaPrefix = "first-key/"
+
+func (d *Daemon) isFirstKey(reservationID string) bool {
+	if reservationID == "" {
+		return true
+	}
+	v, err := d.journal.GetMeta(firstKeyMetaPrefix + reservationID)
+	return err != nil || v == nil
+}
+
+func (d *Daemon) rememberKey(reservationID string) {
+	if reservationID == "" {
+		return
+	}
+	if err := d.journal.SetMeta(firstKeyMetaPrefix+reservationID, []byte(d.now().UTC().Format(time.RFC3339))); err != nil {
+		d.log.Warn().Err(err).Msg("recording the reservation's first key")
+	}
+}

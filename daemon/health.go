@@ -1,0 +1,69 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	"github.com/mews-keyd/mews-keyd/daemon/status"
+	"github.com/mews-keyd/mews-keyd/keys"
+)
+
+// healthProbeTimeout bounds an encoder's health answer in a snapshot.
+const healthProbeTimeout = time.Second
+
+// Health is the daemon's picture of itself for /healthz and the watchdog.
+func (d *Daemon) Health() status.Snapshot {
+	ws := d.ws.Status()
+	snap := status.Snapshot{
+		Version: d.deps.Version,
+		WebSocket: status.WebSocketHealth{
+			Connected: ws.Connected,
+			Since:     ws.Since,
+			LastEvent: ws.LastEvent,
+		},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), healthProbeTimeout)
+	defer cancel()
+	for _, ec := range d.cfg.Encoders {
+		st := d.stations[ec.Name]
+		h := encoderHealth(ctx, st)
+		snap.Encoders = append(snap.Encoders, status.EncoderHealth{Name: ec.Name, OK: h.OK, Detail: h.Detail, Since: h.Since})
+	}
+	snap.Journal = d.journalHealth()
+	if j := d.journal; j != nil {
+		if out, err := j.Outbox(); err == nil {
+			snap.OutboxDepth = len(out)
+		}
+	}
+	return snap
+}
+
+func (d *Daemon) journalHealth() status.JournalHealth {
+	j := d.journal
+	if j == nil {
+		return status.JournalHealth{OK: false, Detail: "not open"}
+	}
+	if _, _, err := j.Get("health-probe"); err != nil {
+		return status.JournalHealth{OK: false, Detail: err.Error()}
+	}
+	h := status.JournalHealth{OK: true, OpenCommands: j.Stats().Open}
+	if moved := j.MovedAside(); moved != "" {
+		h.Detail = "a corrupt journal was moved aside to " + moved
+	}
+	return h
+}
+
+// Healthy is what the service watchdog asks: can the daemon still do its
+// work? A journal that cannot be read means it cannot.
+func (d *Daemon) Healthy() bool {
+	return d.journalHealth().OK
+}
+
+var _ status.Source = (*Daemon)(nil)
+
+func encoderHealth(ctx context.Context, st *station) keys.Health {
+	if hr, ok := st.enc.(keys.HealthReporter); ok {
+		return hr.Health(ctx)
+	}
+	return keys.Health{OK: true, Detail: "no health report from this driver"}
+}

@@ -1,0 +1,197 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mews-keyd/mews-keyd/mews"
+)
+
+// maxBatch is the most ids commands/getAllByIds takes in one request.
+const maxBatch = 1000
+
+// runIntake is the single goroutine that admits commands, so an event and a
+// poll that find the same command cannot both admit it.
+func (d *Daemon) runIntake(ctx context.Context) {
+	reconcile := time.NewTicker(d.cfg.Mews.ReconcileInterval.D())
+	defer reconcile.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.hints.ready:
+			ids, seen := d.hints.take(maxBatch)
+			d.fetchAndAdmit(ctx, ids, seen)
+		case <-d.catchUp:
+			d.catchUpActive(ctx)
+		case <-reconcile.C:
+			d.catchUpActive(ctx)
+		}
+	}
+}
+
+// fetchAndAdmit fetches the commands events announced, skipping those the
+// journal already knows: a duplicate event costs no request.
+func (d *Daemon) fetchAndAdmit(ctx context.Context, ids []string, seen map[string]time.Time) {
+	fresh := ids[:0:0]
+	for _, id := range ids {
+		if d.admissible(id) {
+			fresh = append(fresh, id)
+		}
+	}
+	if len(fresh) == 0 {
+		return
+	}
+	cmds, err := d.api.CommandsByIDs(ctx, fresh)
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			// The reconcile poll picks these up again: nothing is lost.
+			d.log.Error().Err(err).Int("commands", len(fresh)).Msg("fetching announced commands failed; the next poll retries")
+		}
+		return
+	}
+	// Admit in the order the events came, which getAllByIds does not keep.
+	byID := make(map[string]*mews.Command, len(cmds))
+	for i := range cmds {
+		byID[cmds[i].ID] = &cmds[i]
+	}
+	for _, id := range fresh {
+		if cmd, ok := byID[id]; ok {
+			d.admit(cmd, seen[id])
+		}
+	}
+}
+
+// catchUpActive processes every Pending or Received command: after a
+// (re)connect nothing created meanwhile is missed, and periodically as a
+// safety net.
+func (d *Daemon) catchUpActive(ctx context.Context) {
+	start := d.now()
+	cmds, err := d.api.ActiveCommands(ctx)
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			d.log.Error().Err(err).Msg("fetching active commands failed; retrying at the next poll")
+		}
+		return
+	}
+	for i := range cmds {
+		if d.admissible(cmds[i].ID) {
+			d.admit(&cmds[i], start)
+		}
+	}
+	// Resumed commands Mews already shows as Processing are not active, so
+	// the poll above cannot return them: fetch them by id.
+	for id := range d.resume {
+		d.hints.add(id, start)
+	}
+}
+
+// admissible reports whether a command id may still need work: the journal
+// has not seen it, or it is a resumed command still waiting for its details.
+func (d *Daemon) admissible(id string) bool {
+	if d.resume[id] {
+		return true
+	}
+	_, known, err := d.journal.Get(id)
+	if err != nil {
+		d.log.Error().Err(err).Str(fieldCommand, id).Msg("reading journal")
+		return false
+	}
+	return !known
+}
+
+// admit decides what happens to a command: queue it for its encoder, cancel
+// it as too old, or leave it alone.
+func (d *Daemon) admit(cmd *mews.Command, seen time.Time) {
+	log := d.log.With().Str(fieldCommand, cmd.ID).Str(fieldDevice, cmd.Device.Name).Logger()
+	if d.resume[cmd.ID] {
+		d.resumeCommand(cmd, seen, log)
+		return
+	}
+	if cmd.State != mews.CommandPending && cmd.State != mews.CommandReceived {
+		log.Debug().Str(fieldState, string(cmd.State)).Msg("command not active; nothing to do")
+		return
+	}
+	st := d.stationFor(cmd.Device)
+	if cmd.Device.Type != mews.DeviceKeyCutter || st == nil {
+		// Journalled so that later events for it cost nothing and it is
+		// logged once, across restarts too.
+		if _, _, err := d.journal.Ignore(cmd.ID, cmd.Device.Name, "not a key cutter served here"); err != nil {
+			log.Error().Err(err).Msg("recording ignored command")
+		}
+		log.Info().Str("device_type", string(cmd.Device.Type)).Str("device_id", cmd.Device.ID).
+			Msg("command is not for a key cutter this daemon serves; left untouched")
+		return
+	}
+	log = log.With().Str(fieldEncoder, st.name).Logger()
+	data, err := cmd.KeyCutter()
+	if err != nil {
+		d.rejectCommand(cmd, st.name, mews.CommandError, "the key data sent by Mews could not be read", err)
+		return
+	}
+	if age, limit := d.now().Sub(cmd.CreatedUtc), d.cfg.Mews.MaxCommandAge.D(); limit > 0 && age > limit {
+		d.rejectCommand(cmd, st.name, mews.CommandCancelled, tooOldNote(age, limit), nil)
+		return
+	}
+	if _, _, err := d.journal.Accept(cmd.ID, st.name, cmd.Device.Name); err != nil {
+		log.Error().Err(err).Msg("cannot record the command in the journal; not cutting")
+		return
+	}
+	log.Info().Int("keys", data.KeyCount).Msg("key command queued")
+	st.enqueue(job{cmd: *cmd, data: data, seen: seen})
+}
+
+// rejectCommand records a command that will not be encoded and queues its
+// final state for Mews.
+func (d *Daemon) rejectCommand(cmd *mews.Command, encoder string, state mews.CommandState, note string, cause error) {
+	log := d.log.With().Str(fieldCommand, cmd.ID).Str(fieldEncoder, encoder).Logger()
+	if _, _, err := d.journal.Accept(cmd.ID, encoder, cmd.Device.Name); err != nil {
+		log.Error().Err(err).Msg("cannot record the command in the journal")
+		return
+	}
+	log.Warn().AnErr("cause", cause).Str(fieldState, string(state)).Str("note", note).Msg("command not encoded")
+	d.queueReport(cmd.ID, state, note, log)
+}
+
+func (d *Daemon) queueReport(id string, state mews.CommandState, note string, log zerolog.Logger) {
+	if err := d.journal.QueueReport(id, string(state), note); err != nil {
+		log.Error().Err(err).Msg("cannot record the report in the journal")
+		return
+	}
+	d.wakeOutbox()
+}
+
+func (d *Daemon) stationFor(dev mews.Device) *station {
+	if st, ok := d.cutters[dev.ID]; ok {
+		return st
+	}
+	if dev.Identifier != "" {
+		return d.cutters["identifier:"+dev.Identifier]
+	}
+	return nil
+}
+
+// resumeCommand queues a command accepted by a previous run. Mews may show
+// it as Processing already (the update went out before the crash); it is
+// still ours to encode because the journal proves the encoder was never
+// called.
+func (d *Daemon) resumeCommand(cmd *mews.Command, seen time.Time, log zerolog.Logger) {
+	delete(d.resume, cmd.ID)
+	st := d.stationFor(cmd.Device)
+	data, err := cmd.KeyCutter()
+	switch {
+	case cmd.State.Final():
+		log.Info().Str(fieldState, string(cmd.State)).Msg("resumed command was closed in Mews meanwhile; not cutting")
+		if err := d.journal.Abandon(cmd.ID, "closed in Mews while mews-keyd was down"); err != nil {
+			log.Error().Err(err).Msg("recording abandoned command")
+		}
+	case st == nil || err != nil:
+		d.queueReport(cmd.ID, mews.CommandError, "mews-keyd no longer serves this key cutter; please cut the key again", log)
+	default:
+		log.Info().Msg("resuming a command accepted before the restart")
+		st.enqueue(job{cmd: *cmd, data: data, seen: seen})
+	}
+}

@@ -1,0 +1,83 @@
+package daemon
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mews-keyd/mews-keyd/keys"
+	"github.com/mews-keyd/mews-keyd/mews"
+)
+
+// job is one accepted key cutter command waiting for its encoder.
+type job struct {
+	cmd  mews.Command
+	data *mews.KeyCutterData
+	// seen is when the daemon first heard of the command (event or poll),
+	// the start of the latency we report.
+	seen time.Time
+}
+
+// station is one configured encoder with its FIFO queue: one card at a time
+// per encoder, encoders in parallel.
+type station struct {
+	name    string
+	enc     keys.Encoder
+	timeout time.Duration
+	log     zerolog.Logger
+
+	mu      sync.Mutex
+	queue   []job
+	wake    chan struct{}
+	busy    bool
+	current string // command id being encoded, for health
+}
+
+func newStation(name string, enc keys.Encoder, timeout time.Duration, log zerolog.Logger) *station {
+	return &station{name: name, enc: enc, timeout: timeout, log: log, wake: make(chan struct{}, 1)}
+}
+
+func (s *station) enqueue(j job) {
+	s.mu.Lock()
+	s.queue = append(s.queue, j)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// next blocks until a job is queued or ctx ends.
+func (s *station) next(ctx context.Context) (job, bool) {
+	for {
+		s.mu.Lock()
+		if len(s.queue) > 0 {
+			j := s.queue[0]
+			s.queue[0] = job{}
+			s.queue = s.queue[1:]
+			s.busy, s.current = true, j.cmd.ID
+			s.mu.Unlock()
+			return j, true
+		}
+		s.busy, s.current = false, ""
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return job{}, false
+		case <-s.wake:
+		}
+	}
+}
+
+// depth returns the queued jobs, the one being encoded included.
+func (s *station) depth() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.queue)
+	if s.busy {
+		n++
+	}
+	return n
+}
