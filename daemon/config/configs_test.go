@@ -1,15 +1,13 @@
 package config
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
-	"github.com/mews-keyd/mews-keyd/keys"
 	_ "github.com/mews-keyd/mews-keyd/keys/exec"
 	_ "github.com/mews-keyd/mews-keyd/keys/fias"
+	_ "github.com/mews-keyd/mews-keyd/keys/httpenc"
 	_ "github.com/mews-keyd/mews-keyd/keys/sim"
 )
 
@@ -33,10 +31,6 @@ func TestExampleConfigs(t *testing.T) {
 				t.Fatal(err)
 			}
 			cfg, warnings, err := Parse(path, data, env)
-			var ce *Error
-			if errors.As(err, &ce) && ce.Msg == `unknown driver "http" (known: `+strings.Join(keys.Drivers(), ", ")+`)` {
-				t.Skip("keys/httpenc is not linked into this test yet")
-			}
 			if err != nil {
 				t.Fatal(err)
 			}
