@@ -21,6 +21,15 @@ import (
 	"github.com/mews-keyd/mews-keyd/keys/wire"
 )
 
+// Log field names.
+const (
+	fieldProgram        = "program"
+	fieldOp             = "op"
+	fieldIdempotencyKey = "idempotency_key"
+	fieldStderr         = "stderr"
+	fieldTruncated      = "truncated"
+)
+
 func init() { keys.Register("exec", driver{}) }
 
 // Config is the encoder's TOML table.
@@ -107,7 +116,7 @@ func New(cfg Config, env keys.Env) (*Encoder, error) {
 		path:    path,
 		args:    cfg.Command[1:],
 		env:     vars,
-		log:     env.Logger.With().Str("program", path).Logger(),
+		log:     env.Logger.With().Str(fieldProgram, path).Logger(),
 		station: make(chan struct{}, 1),
 	}, nil
 }
@@ -167,10 +176,10 @@ func (e *Encoder) run(ctx context.Context, op wire.Operation, req keys.Request) 
 	waitErr := cmd.Wait()
 	tree.close()
 
-	log := e.log.With().Str("op", string(op)).Str("idempotency_key", req.IdempotencyKey).Logger()
+	log := e.log.With().Str(fieldOp, string(op)).Str(fieldIdempotencyKey, req.IdempotencyKey).Logger()
 	if stderr.buf.Len() > 0 {
 		// Vendors print guest names on stderr as readily as anything else.
-		log.Debug().Bool("truncated", stderr.over).Str("stderr", stderr.buf.String()).Msg("encoder program stderr")
+		log.Debug().Bool(fieldTruncated, stderr.over).Str(fieldStderr, stderr.buf.String()).Msg("encoder program stderr")
 	}
 	return e.outcome(ctx, began, waitErr, &stdout)
 }

@@ -26,6 +26,15 @@ import (
 	"github.com/mews-keyd/mews-keyd/keys/wire"
 )
 
+// Log field names.
+const (
+	fieldEncoder        = "encoder"
+	fieldOp             = "op"
+	fieldIdempotencyKey = "idempotency_key"
+	fieldStatus         = "status"
+	fieldBody           = "body"
+)
+
 func init() { keys.Register("http", driver{}) }
 
 // DefaultMaxResponseBytes bounds an answer unless configured.
@@ -172,7 +181,7 @@ func New(cfg Config, env keys.Env) (*Encoder, error) {
 	}
 	if cfg.TLSInsecureSkipVerify {
 		tlsCfg.InsecureSkipVerify = true
-		env.Logger.Warn().Str("encoder", env.Name).
+		env.Logger.Warn().Str(fieldEncoder, env.Name).
 			Msg("tls_insecure_skip_verify is on: the encoder server's certificate is NOT checked, anyone on the network path can read guest data and credentials; use tls_ca_file instead")
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -314,8 +323,8 @@ func (e *Encoder) outcome(status int, answer []byte, op wire.Operation, req keys
 		return keys.Result{}, err // the vendor's own refusal explains the status best
 	}
 	// Bodies of error pages may echo the request, guest data included.
-	e.log.Debug().Str("op", string(op)).Str("idempotency_key", req.IdempotencyKey).Int("status", status).
-		Str("body", string(answer[:min(len(answer), 512)])).Msg("encoder server error answer")
+	e.log.Debug().Str(fieldOp, string(op)).Str(fieldIdempotencyKey, req.IdempotencyKey).Int(fieldStatus, status).
+		Str(fieldBody, string(answer[:min(len(answer), 512)])).Msg("encoder server error answer")
 	// A 4xx says the request was refused as it stood; after a 5xx or a
 	// redirect nobody can tell what happened behind the server.
 	return keys.Result{}, &keys.Error{

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +17,17 @@ import (
 
 	"github.com/mews-keyd/mews-keyd/keys"
 )
+
+// Log field names.
+const (
+	fieldOp          = "op"
+	fieldReservation = "reservation"
+	fieldRooms       = "rooms"
+	fieldGuest       = "guest"
+)
+
+// maxCalls bounds the record of calls, which a long demo would grow.
+const maxCalls = 1000
 
 func init() { keys.Register("sim", driver{}) }
 
@@ -144,7 +156,7 @@ func (e *Encoder) Health(context.Context) keys.Health {
 // Close has nothing to release.
 func (e *Encoder) Close() error { return nil }
 
-// Calls returns the operations so far, oldest first.
+// Calls returns the most recent operations (up to 1000), oldest first.
 func (e *Encoder) Calls() []Call {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -156,6 +168,9 @@ func (e *Encoder) run(ctx context.Context, op Op, req keys.Request) (res keys.Re
 	defer func() {
 		call.Err = err
 		e.mu.Lock()
+		if len(e.calls) == maxCalls {
+			e.calls = slices.Delete(e.calls, 0, 1)
+		}
 		e.calls = append(e.calls, call)
 		e.mu.Unlock()
 	}()
@@ -171,8 +186,8 @@ func (e *Encoder) run(ctx context.Context, op Op, req keys.Request) (res keys.Re
 	call.Start = time.Now()
 	defer func() { call.End = time.Now() }()
 
-	e.log.Debug().Str("op", string(op)).Str("reservation", req.ReservationNumber).
-		Strs("rooms", req.Rooms).Str("guest", req.Guest.LastName).Msg("simulating key operation")
+	e.log.Debug().Str(fieldOp, string(op)).Str(fieldReservation, req.ReservationNumber).
+		Strs(fieldRooms, req.Rooms).Str(fieldGuest, req.Guest.LastName).Msg("simulating key operation")
 	t := time.NewTimer(e.cfg.Delay.D())
 	defer t.Stop()
 	select {
