@@ -38,6 +38,9 @@ type Deps struct {
 	// OnEncoded, if set, is called after every encoder call with the time
 	// from the first event to the call, for the demo and benchmarks.
 	OnEncoded func(Outcome)
+	// OnDigitalKey, if set, is called after every digital key operation
+	// (and its write-back to Mews), for the demo and tests.
+	OnDigitalKey func(DigitalOutcome)
 	// ReportBackoff bounds the outbox's retry schedule; zero means the
 	// production schedule (1 s doubling to 5 min). Tests shorten it.
 	ReportBackoff time.Duration
@@ -75,6 +78,7 @@ type Daemon struct {
 	journal  *journal.Journal
 	stations map[string]*station // by encoder name
 	cutters  map[string]*station // by Mews device id or identifier
+	dk       *digitalKeys        // nil unless [digital_keys] is enabled
 
 	hints      *hintSet
 	catchUp    chan struct{}
@@ -139,6 +143,10 @@ func New(cfg *config.Config, deps Deps) (*Daemon, error) {
 	}
 	d.ws = ws
 	if err := d.openEncoders(); err != nil {
+		d.closeEncoders()
+		return nil, err
+	}
+	if err := d.openDigital(); err != nil {
 		d.closeEncoders()
 		return nil, err
 	}
@@ -241,6 +249,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var intake sync.WaitGroup
 	intake.Go(func() { d.runIntake(ctx) })
 	intake.Go(func() { d.runCompaction(ctx) })
+	if d.dk != nil {
+		intake.Go(func() { d.runDigital(ctx) })
+	}
 	wsErr := d.ws.Run(ctx, mews.WSHandler{
 		OnConnect:    d.onConnect,
 		OnEvents:     d.onEvents,
@@ -269,6 +280,7 @@ func (d *Daemon) onConnect() {
 	case d.catchUp <- struct{}{}:
 	default:
 	}
+	d.digitalConnected()
 }
 
 func (d *Daemon) onDisconnect(err error) {
@@ -285,6 +297,8 @@ func (d *Daemon) onEvents(events []mews.Event) {
 		switch ev.Type {
 		case mews.EventDeviceCommand:
 			d.commandEvent(ev, at)
+		case mews.EventReservation, mews.EventResource:
+			d.digitalEvent(ev, at)
 		default:
 			d.log.Debug().Str("type", string(ev.Type)).Str("id", ev.ID).Msg("event ignored")
 		}
