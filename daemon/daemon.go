@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -92,6 +93,11 @@ type Daemon struct {
 	// are fetched again and queued without a second Accept. Only the intake
 	// goroutine touches it once Run has started.
 	resume map[string]bool
+
+	// updatesFailing is set while Mews refuses our state updates (see
+	// outbox.go): the Processing update is then skipped, so an outage does
+	// not keep guests waiting at the desk.
+	updatesFailing atomic.Bool
 }
 
 // New builds the daemon: clients, journal and encoders. Nothing is contacted
@@ -305,13 +311,16 @@ func (d *Daemon) onEvents(events []mews.Event) {
 	}
 }
 
-// commandEvent decides whether an event is worth a fetch. Only Pending and
-// Received commands can need us; our own Processing/Processed updates come
-// back as events too and must cost nothing.
+// commandEvent decides whether an event is worth a fetch. Pending and
+// Received commands can need us, and Processing ones the journal does not
+// know (intake.go); our own Processing/Processed updates come back as
+// events too and must cost nothing.
 func (d *Daemon) commandEvent(ev mews.Event, at time.Time) {
 	switch mews.CommandState(ev.State) {
 	case mews.CommandPending, mews.CommandReceived:
 		d.hints.add(ev.ID, at)
+	case mews.CommandProcessing:
+		d.processingEvent(ev.ID, at)
 	default:
 		d.log.Debug().Str(fieldCommand, ev.ID).Str(fieldState, ev.State).Msg("command event needs no action")
 	}

@@ -10,9 +10,10 @@ import (
 	"github.com/mews-keyd/mews-keyd/mews"
 )
 
-// markTimeout bounds the Processing update sent before encoding: a slow or
-// absent Mews must not keep a guest waiting at the desk.
-const markTimeout = 5 * time.Second
+// markTimeout bounds the Processing update sent before encoding. It takes
+// a fraction of a second when Mews is well; a slow or absent Mews must not
+// keep a guest waiting at the desk much longer.
+const markTimeout = 2 * time.Second
 
 func (d *Daemon) runStation(ctx context.Context, st *station) {
 	for {
@@ -85,7 +86,16 @@ func (d *Daemon) encode(ctx context.Context, st *station, j job) {
 // error only when Mews says the command can no longer be processed
 // (cancelled, already final or gone); any other failure is logged and the
 // encode goes ahead, because an outage must not stop keys being cut.
+//
+// While Mews is failing our updates (the outbox's last delivery, or the
+// last Processing update, failed) the update is not even tried: each key
+// cut during an outage would otherwise wait markTimeout for nothing. The
+// final state still reaches Mews through the outbox.
 func (d *Daemon) markProcessing(ctx context.Context, id string) error {
+	if d.updatesFailing.Load() {
+		d.log.Debug().Str(fieldCommand, id).Msg("Mews is failing updates; encoding without the Processing update")
+		return nil
+	}
 	mctx, cancel := context.WithTimeout(ctx, markTimeout)
 	defer cancel()
 	err := d.api.UpdateCommand(mctx, mews.CommandUpdate{ID: id, State: mews.CommandProcessing})
@@ -95,6 +105,7 @@ func (d *Daemon) markProcessing(ctx context.Context, id string) error {
 	case commandClosed(err):
 		return err
 	default:
+		d.updatesFailing.Store(true)
 		d.log.Warn().Err(err).Str(fieldCommand, id).Msg("could not mark the command Processing in Mews; encoding anyway")
 		return nil
 	}

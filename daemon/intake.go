@@ -61,6 +61,14 @@ func (d *Daemon) fetchAndAdmit(ctx context.Context, ids []string, seen map[strin
 	for _, id := range fresh {
 		if cmd, ok := byID[id]; ok {
 			d.admit(cmd, seen[id])
+		} else if d.resume[id] {
+			// Without this a vanished command would be fetched again at
+			// every poll, forever.
+			delete(d.resume, id)
+			d.log.Warn().Str(fieldCommand, id).Msg("command accepted before the restart no longer exists in Mews; not cutting")
+			if err := d.journal.Abandon(id, "gone from Mews while mews-keyd was down"); err != nil {
+				d.log.Error().Err(err).Str(fieldCommand, id).Msg("recording abandoned command")
+			}
 		}
 	}
 }
@@ -89,6 +97,31 @@ func (d *Daemon) catchUpActive(ctx context.Context) {
 	}
 }
 
+// processingEvent handles a command Mews announces as Processing. The
+// reconciliation rule: only mews-keyd sets Processing, and it journals a
+// command before that, so a Processing command for one of our key cutters
+// that the journal does not know was started by a mews-keyd that has lost
+// its journal (moved aside as corrupt, or a state dir wiped or replaced).
+// Whether a card was cut cannot be known, so it is reported Error with
+// lostTrackNote and never encoded. getAllActive returns only Pending and
+// Received commands, so such commands surface only through events like
+// this one. Our own Processing updates come back as events for commands
+// the journal knows: they cost one journal read and no request.
+func (d *Daemon) processingEvent(id string, at time.Time) {
+	_, known, err := d.journal.Get(id)
+	switch {
+	case err != nil:
+		d.log.Error().Err(err).Str(fieldCommand, id).Msg("reading journal")
+	case !known:
+		d.hints.add(id, at)
+	}
+}
+
+const lostTrackNote = "mews-keyd lost track of this key (its journal was reset); please check the card and cut again"
+
+// errLostTrack is the logged cause of a lostTrackNote report.
+var errLostTrack = errors.New("command is Processing in Mews but unknown to the journal")
+
 // admissible reports whether a command id may still need work: the journal
 // has not seen it, or it is a resumed command still waiting for its details.
 func (d *Daemon) admissible(id string) bool {
@@ -111,12 +144,17 @@ func (d *Daemon) admit(cmd *mews.Command, seen time.Time) {
 		d.resumeCommand(cmd, seen, log)
 		return
 	}
-	if cmd.State != mews.CommandPending && cmd.State != mews.CommandReceived {
-		log.Debug().Str(fieldState, string(cmd.State)).Msg("command not active; nothing to do")
-		return
-	}
 	st := d.stationFor(cmd.Device)
-	if cmd.Device.Type != mews.DeviceKeyCutter || st == nil {
+	ours := cmd.Device.Type == mews.DeviceKeyCutter && st != nil
+	switch {
+	case cmd.State.Final():
+		log.Debug().Str(fieldState, string(cmd.State)).Msg("command already final; nothing to do")
+		return
+	case cmd.State == mews.CommandProcessing && ours:
+		// The reconciliation rule: see processingEvent.
+		d.rejectCommand(cmd, st.name, mews.CommandError, lostTrackNote, errLostTrack)
+		return
+	case !ours:
 		// Journalled so that later events for it cost nothing and it is
 		// logged once, across restarts too.
 		if _, _, err := d.journal.Ignore(cmd.ID, cmd.Device.Name, "not a key cutter served here"); err != nil {
@@ -182,14 +220,21 @@ func (d *Daemon) resumeCommand(cmd *mews.Command, seen time.Time, log zerolog.Lo
 	delete(d.resume, cmd.ID)
 	st := d.stationFor(cmd.Device)
 	data, err := cmd.KeyCutter()
+	age, limit := d.now().Sub(cmd.CreatedUtc), d.cfg.Mews.MaxCommandAge.D()
 	switch {
 	case cmd.State.Final():
 		log.Info().Str(fieldState, string(cmd.State)).Msg("resumed command was closed in Mews meanwhile; not cutting")
 		if err := d.journal.Abandon(cmd.ID, "closed in Mews while mews-keyd was down"); err != nil {
 			log.Error().Err(err).Msg("recording abandoned command")
 		}
-	case st == nil || err != nil:
+	case st == nil:
 		d.queueReport(cmd.ID, mews.CommandError, "mews-keyd no longer serves this key cutter; please cut the key again", log)
+	case err != nil:
+		d.queueReport(cmd.ID, mews.CommandError, "the key data sent by Mews could not be read", log)
+	case limit > 0 && age > limit:
+		// The guest has waited through the restart; the same age rule as
+		// for a new command keeps a card from being cut for nobody.
+		d.queueReport(cmd.ID, mews.CommandCancelled, tooOldNote(age, limit), log)
 	default:
 		log.Info().Msg("resuming a command accepted before the restart")
 		st.enqueue(job{cmd: *cmd, data: data, seen: seen})

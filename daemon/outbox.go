@@ -9,10 +9,16 @@ import (
 )
 
 const (
-	reportTimeout    = 30 * time.Second
-	maxReportBackoff = 5 * time.Minute
+	reportTimeout = 30 * time.Second
+	// The outbox's retry schedule doubles from its first step up to
+	// maxBackoffSteps times it: 1 s to 5 min in production.
+	defaultReportBackoff = time.Second
+	maxBackoffSteps      = 300
 	// finalFlush bounds the last delivery attempt at shutdown.
 	finalFlush = 5 * time.Second
+	// idleWait is how long the outbox sleeps with nothing queued; every
+	// queued report wakes it anyway.
+	idleWait = time.Hour
 )
 
 func (d *Daemon) wakeOutbox() {
@@ -24,17 +30,24 @@ func (d *Daemon) wakeOutbox() {
 
 // runOutbox delivers journalled state updates to Mews until each is
 // accepted or Mews says the command is closed. A Mews outage only delays
-// reports; it never blocks encoding and never loses an outcome.
+// reports; it never blocks encoding and never loses an outcome: the reports
+// stay in the journal, across restarts too.
+//
+// While Mews fails, the outbox backs off as a whole (one request per step
+// of the schedule, not one per queued report), and every new report is one
+// more probe; the first delivery that succeeds sends the whole backlog at
+// once.
 func (d *Daemon) runOutbox(ctx context.Context) {
+	failures := 0 // consecutive failed deliveries
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		next := d.deliverDue(ctx, false)
+		next := d.deliverAll(ctx, &failures)
 		if ctx.Err() != nil {
-			// One last try for everything, retry schedule or not: the
-			// journal keeps whatever still fails for the next start.
+			// One last try, retry schedule or not: the journal keeps
+			// whatever still fails for the next start.
 			flush, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalFlush)
-			d.deliverDue(flush, true)
+			d.deliverAll(flush, &failures)
 			cancel()
 			return
 		}
@@ -47,33 +60,51 @@ func (d *Daemon) runOutbox(ctx context.Context) {
 	}
 }
 
-// deliverDue sends every report that is due (all of them with force) and
-// returns when the next one will be.
-func (d *Daemon) deliverDue(ctx context.Context, force bool) time.Time {
-	next := d.now().Add(time.Hour)
+// deliverAll sends the queued reports in order until one fails for a
+// reason that may pass: the others would fail the same way and wait with
+// it. It returns when to try again.
+func (d *Daemon) deliverAll(ctx context.Context, failures *int) time.Time {
 	pending, err := d.journal.Outbox()
 	if err != nil {
 		d.log.Error().Err(err).Msg("reading the outbox")
-		return d.now().Add(time.Second)
+		return d.now().Add(d.reportBackoff(1))
 	}
-	d.metrics.SetOutboxDepth(len(pending))
+	left := len(pending)
+	defer func() { d.metrics.SetOutboxDepth(left) }()
 	for _, e := range pending {
 		if ctx.Err() != nil {
 			break
 		}
-		if !force && e.NextAttempt.After(d.now()) {
-			next = minTime(next, e.NextAttempt)
+		err := d.deliver(ctx, e)
+		if ctx.Err() != nil {
+			// Shutting down, not a Mews failure: the report stays queued.
+			break
+		}
+		if err == nil {
+			left--
+			*failures = 0
+			d.updatesFailing.Store(false)
 			continue
 		}
-		if retry, ok := d.deliver(ctx, e); !ok {
-			next = minTime(next, retry)
+		*failures++
+		d.updatesFailing.Store(true)
+		retry := d.now().Add(d.reportBackoff(*failures))
+		log := d.log.With().Str(fieldCommand, e.CommandID).Str(fieldEncoder, e.Encoder).Str(fieldState, e.Report.State).Logger()
+		if jerr := d.journal.ReportFailed(e.CommandID, err, retry); jerr != nil {
+			log.Error().Err(jerr).Msg("recording the failed report")
 		}
+		log.Warn().Err(err).Int("attempt", e.Attempts+1).Int("queued", left).Time("retry_at", retry).
+			Msg("report to Mews failed; the outbox retries")
+		return retry
 	}
-	return next
+	return d.now().Add(idleWait)
 }
 
-// deliver sends one report; on failure it returns when to try again.
-func (d *Daemon) deliver(ctx context.Context, e journal.Entry) (time.Time, bool) {
+// deliver sends one report. It returns nil once the report is done with:
+// accepted, or refused because the command is closed in Mews (already
+// final — perhaps by this very report before a crash — or gone), where
+// retrying cannot help.
+func (d *Daemon) deliver(ctx context.Context, e journal.Entry) error {
 	log := d.log.With().Str(fieldCommand, e.CommandID).Str(fieldEncoder, e.Encoder).Str(fieldState, e.Report.State).Logger()
 	rctx, cancel := context.WithTimeout(ctx, reportTimeout)
 	err := d.api.UpdateCommand(rctx, mews.CommandUpdate{
@@ -83,40 +114,33 @@ func (d *Daemon) deliver(ctx context.Context, e journal.Entry) (time.Time, bool)
 	})
 	cancel()
 	switch {
-	case ctx.Err() != nil:
-		// Shutting down, not a Mews failure: the report stays queued.
-		return d.now(), false
 	case err == nil:
 		d.metrics.CommandFinished(e.Report.State)
 		log.Info().Msg("reported to Mews")
 	case commandClosed(err):
 		log.Warn().Err(err).Msg("Mews no longer accepts an update for this command; dropping the report")
 	default:
-		retry := d.now().Add(d.reportBackoff(e.Attempts + 1))
-		if jerr := d.journal.ReportFailed(e.CommandID, err, retry); jerr != nil {
-			log.Error().Err(jerr).Msg("recording the failed report")
-		}
-		log.Warn().Err(err).Int("attempt", e.Attempts+1).Time("retry_at", retry).Msg("report to Mews failed; will retry")
-		return retry, false
+		return err
 	}
 	if err := d.journal.MarkReported(e.CommandID); err != nil {
 		log.Error().Err(err).Msg("recording the delivered report")
 	}
-	return time.Time{}, true
+	return nil
 }
 
-// reportBackoff doubles from one second (or the test override) per failed
-// attempt, up to five minutes.
-func (d *Daemon) reportBackoff(attempt int) time.Duration {
+// reportBackoff is the wait after the given number of consecutive failures:
+// doubling from Deps.ReportBackoff (tests shorten it) or one second, up to
+// maxBackoffSteps times that.
+func (d *Daemon) reportBackoff(failures int) time.Duration {
 	base := d.deps.ReportBackoff
 	if base <= 0 {
-		base = time.Second
+		base = defaultReportBackoff
 	}
-	b := base
-	for i := 1; i < attempt && b < maxReportBackoff; i++ {
+	b, limit := base, base*maxBackoffSteps
+	for i := 1; i < failures && b < limit; i++ {
 		b *= 2
 	}
-	return min(b, maxReportBackoff)
+	return min(b, limit)
 }
 
 func minTime(a, b time.Time) time.Time {
