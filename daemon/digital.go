@@ -526,7 +526,9 @@ func (d *Daemon) applyDigital(ctx context.Context, p *plan, guest mews.Customer)
 	grant := p.dec.Next.Grant
 	newReq := d.digitalRequest(r, act, grant, d.roomName(grant.Room), guest)
 	oldReq := d.digitalRequest(r, act, p.rec.Grant, p.rec.RoomName, guest)
-	log.Debug().Str("guest", guest.LastName).Str("email", guest.Email).Str("phone", guest.Phone).Msg("digital key guest")
+	if p.needsGuest() {
+		log.Debug().Str("guest", guest.LastName).Str("email", guest.Email).Str("phone", guest.Phone).Msg("digital key for")
+	}
 	start := d.now()
 	res, err := d.digitalOp(ctx, act, newReq, oldReq)
 	took := d.now().Sub(start)

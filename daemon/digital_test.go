@@ -1,0 +1,403 @@
+package daemon_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mews-keyd/mews-keyd/daemon"
+	"github.com/mews-keyd/mews-keyd/daemon/config"
+	"github.com/mews-keyd/mews-keyd/daemon/digitalkeys"
+	"github.com/mews-keyd/mews-keyd/daemon/journal"
+	"github.com/mews-keyd/mews-keyd/mews"
+	"github.com/mews-keyd/mews-keyd/mews/mewstest"
+)
+
+// digitalEncoders is the encoder section of the digital key tests: the card
+// station the base config needs and a simulated mobile key system.
+const digitalEncoders = `
+[[encoders]]
+name = "desk-1"
+driver = "sim"
+delay = "1ms"
+
+[[encoders]]
+name = "mobile"
+driver = "sim"
+timeout = "5s"
+delay = "1ms"
+`
+
+// digitalHarness runs a daemon with digital keys on and records what it
+// does with them.
+type digitalHarness struct {
+	*harness
+	changed chan struct{} // signalled on every outcome and log line
+
+	mu       sync.Mutex
+	outcomes []daemon.DigitalOutcome
+}
+
+// notifyWriter signals changed after every write, so tests can wait on the
+// log without polling.
+type notifyWriter struct {
+	buf     *syncBuffer
+	changed chan struct{}
+}
+
+func (w notifyWriter) Write(p []byte) (int, error) {
+	n, err := w.buf.Write(p)
+	signal(w.changed)
+	return n, err
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// startDigital runs a daemon; digital is the [digital_keys] table's body
+// (enabled and encoder are set already) and encoders the encoder section.
+func startDigital(t *testing.T, srv *mewstest.Server, dir, digital, encoders string) *digitalHarness {
+	t.Helper()
+	if encoders == "" {
+		encoders = digitalEncoders
+	}
+	extra := encoders + "\n[digital_keys]\nenabled = true\nencoder = \"mobile\"\n" + digital + "\n"
+	cfg, _, err := config.Parse("test.toml", []byte(configText(srv, dir, extra)), func(string) string { return "" })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	dh := &digitalHarness{changed: make(chan struct{}, 1)}
+	h := &harness{t: t, srv: srv, dir: dir, logs: &syncBuffer{}, done: make(chan error, 1)}
+	dh.harness = h
+	log := zerolog.New(notifyWriter{h.logs, dh.changed}).Level(zerolog.DebugLevel)
+	d, err := daemon.New(cfg, daemon.Deps{
+		Logger: log, Version: "test", ReportBackoff: 20 * time.Millisecond,
+		OnDigitalKey: func(o daemon.DigitalOutcome) {
+			dh.mu.Lock()
+			dh.outcomes = append(dh.outcomes, o)
+			dh.mu.Unlock()
+			signal(dh.changed)
+		},
+	})
+	if err != nil {
+		t.Fatalf("daemon.New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() { h.done <- d.Run(ctx) }()
+	t.Cleanup(h.stop)
+	h.waitFor("first digital catch-up", func(s *mewstest.Server) bool {
+		return s.Sockets() > 0 && s.RequestCount(mews.OpReservations) > 0
+	})
+	dh.until("catch-up done", func() bool { return strings.Contains(h.logs.String(), "digital key catch-up") })
+	return dh
+}
+
+// until waits for cond, re-checking after every outcome or log line.
+func (dh *digitalHarness) until(what string, cond func() bool) {
+	dh.t.Helper()
+	deadline := time.NewTimer(waitTimeout)
+	defer deadline.Stop()
+	for !cond() {
+		select {
+		case <-dh.changed:
+		case <-deadline.C:
+			dh.t.Fatalf("waiting for %s\nlogs:\n%s", what, dh.logs.String())
+		}
+	}
+}
+
+// of returns the outcomes for a reservation.
+func (dh *digitalHarness) of(reservation string) []daemon.DigitalOutcome {
+	dh.mu.Lock()
+	defer dh.mu.Unlock()
+	var out []daemon.DigitalOutcome
+	for _, o := range dh.outcomes {
+		if o.ReservationID == reservation {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// waitAction waits for the n-th outcome of a reservation and checks it.
+func (dh *digitalHarness) waitAction(reservation string, n int, want digitalkeys.Action) daemon.DigitalOutcome {
+	dh.t.Helper()
+	dh.until(fmt.Sprintf("digital key operation %d (%s) for %s", n, want, reservation), func() bool {
+		return len(dh.of(reservation)) >= n
+	})
+	o := dh.of(reservation)[n-1]
+	if o.Action != want || o.Err != nil {
+		dh.t.Fatalf("operation %d for %s: %s (err %v), want %s", n, reservation, o.Action, o.Err, want)
+	}
+	return o
+}
+
+// nothingToDo counts the daemon's decisions that a reservation needs
+// nothing.
+func (dh *digitalHarness) nothingToDo(reservation string) int {
+	count := 0
+	for _, line := range strings.Split(dh.logs.String(), "\n") {
+		if strings.Contains(line, "nothing to do") && strings.Contains(line, reservation) {
+			count++
+		}
+	}
+	return count
+}
+
+// waitNothingToDo waits until the daemon has decided n times in all that a
+// reservation needs nothing.
+func (dh *digitalHarness) waitNothingToDo(reservation string, n int) {
+	dh.t.Helper()
+	dh.until(fmt.Sprintf("%d no-op decisions for %s", n, reservation), func() bool { return dh.nothingToDo(reservation) >= n })
+}
+
+func activeTokens(srv *mewstest.Server, reservation string) []mews.ResourceAccessToken {
+	var out []mews.ResourceAccessToken
+	for _, tok := range srv.AccessTokens() {
+		if tok.ServiceOrderID == reservation && tok.IsActive {
+			out = append(out, tok)
+		}
+	}
+	return out
+}
+
+func checkIn(srv *mewstest.Server, id string) {
+	srv.UpdateReservation(id, func(r *mews.Reservation) {
+		now := time.Now().UTC().Truncate(time.Second)
+		r.State, r.ActualStartUtc = mews.ReservationStarted, &now
+	})
+}
+
+func setState(srv *mewstest.Server, id string, st mews.ReservationState) {
+	srv.UpdateReservation(id, func(r *mews.Reservation) { r.State = st })
+}
+
+// tickingClock gives the simulator a clock that moves a second on demand:
+// Mews versions reservations by UpdatedUtc, which the simulator keeps in
+// whole seconds, and two changes in one second would look like one.
+type tickingClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *tickingClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *tickingClock) tick() {
+	c.mu.Lock()
+	c.offset += time.Second
+	c.mu.Unlock()
+}
+
+func TestDigitalKeyLifecycle(t *testing.T) {
+	clock := &tickingClock{}
+	srv := mewstest.NewServer(mewstest.WithClock(clock.Now))
+	defer srv.Close()
+	h := startDigital(t, srv, t.TempDir(), "", "")
+	res := mewstest.ReservationArriving
+	before, _ := srv.Reservation(res)
+
+	t.Run("check-in issues", func(t *testing.T) {
+		srv.ResetRequests()
+		checkIn(srv, res)
+		o := h.waitAction(res, 1, digitalkeys.Issue)
+		if o.Room != "102" || !o.ValidUntil.Equal(before.ScheduledEndUtc) || o.Keys != 1 {
+			t.Errorf("issued %+v, want one key for room 102 until %v", o, before.ScheduledEndUtc)
+		}
+		toks := activeTokens(srv, res)
+		if len(toks) != 1 || toks[0].ResourceID != mewstest.RoomID("102") || toks[0].Type != mews.AccessTokenPinCode ||
+			!toks[0].ValidityEndUtc.Equal(before.ScheduledEndUtc) {
+			t.Errorf("Mews records %+v, want one PIN code for room 102", toks)
+		}
+		// Reservation, room (not cached yet), guest, write-back.
+		n := srv.RequestCount("")
+		t.Logf("API requests for a check-in: %d (%v)", n, srv.Requests())
+		if n > 4 {
+			t.Errorf("%d API requests for a check-in, want at most 4", n)
+		}
+	})
+
+	t.Run("room move updates", func(t *testing.T) {
+		clock.tick()
+		srv.UpdateReservation(res, func(r *mews.Reservation) { r.AssignedResourceID = mewstest.RoomID("105") })
+		o := h.waitAction(res, 2, digitalkeys.Update)
+		if o.Room != "105" {
+			t.Errorf("updated key opens %q, want 105", o.Room)
+		}
+		toks := activeTokens(srv, res)
+		if len(toks) != 1 || toks[0].ResourceID != mewstest.RoomID("105") {
+			t.Errorf("Mews records %+v, want one key for room 105", toks)
+		}
+	})
+
+	t.Run("extension updates validity", func(t *testing.T) {
+		clock.tick()
+		later := before.ScheduledEndUtc.Add(24 * time.Hour)
+		srv.UpdateReservation(res, func(r *mews.Reservation) { r.ScheduledEndUtc = later })
+		o := h.waitAction(res, 3, digitalkeys.Update)
+		if !o.ValidUntil.Equal(later) || o.Room != "105" {
+			t.Errorf("updated %+v, want room 105 until %v", o, later)
+		}
+		if toks := activeTokens(srv, res); len(toks) != 1 || !toks[0].ValidityEndUtc.Equal(later) {
+			t.Errorf("Mews records %+v, want one key until %v", toks, later)
+		}
+	})
+
+	t.Run("repeated and out-of-order events do nothing", func(t *testing.T) {
+		srv.ResetRequests()
+		old := before.ScheduledEndUtc
+		for range 3 {
+			n := h.nothingToDo(res)
+			srv.PushEvents(mews.Event{Type: mews.EventReservation, ID: res, State: string(mews.ReservationConfirmed), EndUtc: &old})
+			h.waitNothingToDo(res, n+1)
+		}
+		if n := len(h.of(res)); n != 3 {
+			t.Errorf("%d operations after repeated events, want still 3", n)
+		}
+		if n := srv.RequestCount(""); n > 3 {
+			t.Errorf("%d API requests for 3 repeated events, want at most 3: %v", n, srv.Requests())
+		}
+	})
+
+	t.Run("check-out revokes", func(t *testing.T) {
+		srv.ResetRequests()
+		setState(srv, res, mews.ReservationProcessed)
+		o := h.waitAction(res, 4, digitalkeys.Revoke)
+		if o.Room != "105" {
+			t.Errorf("revoked the key of room %q, want 105", o.Room)
+		}
+		if toks := activeTokens(srv, res); len(toks) != 0 {
+			t.Errorf("Mews still records %+v after check-out", toks)
+		}
+		n := srv.RequestCount("")
+		t.Logf("API requests for a check-out: %d (%v)", n, srv.Requests())
+		if n > 2 {
+			t.Errorf("%d API requests for a check-out, want at most 2", n)
+		}
+		// The check-in event arriving late changes nothing.
+		k := h.nothingToDo(res)
+		srv.PushEvents(mews.Event{Type: mews.EventReservation, ID: res, State: string(mews.ReservationStarted)})
+		h.waitNothingToDo(res, k+1)
+		if n := len(h.of(res)); n != 4 {
+			t.Errorf("%d operations after a late event, want 4", n)
+		}
+	})
+}
+
+func TestDigitalKeyWaitsForRoom(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	h := startDigital(t, srv, t.TempDir(), "", "")
+	res := mewstest.ReservationUnassigned
+	k := h.nothingToDo(res)
+	checkIn(srv, res)
+	h.waitNothingToDo(res, k+1)
+	if n := len(h.of(res)); n != 0 {
+		t.Fatalf("%d operations for a reservation without a room", n)
+	}
+	srv.UpdateReservation(res, func(r *mews.Reservation) { r.AssignedResourceID = mewstest.RoomID("106") })
+	if o := h.waitAction(res, 1, digitalkeys.Issue); o.Room != "106" {
+		t.Errorf("issued for room %q, want 106", o.Room)
+	}
+}
+
+func TestDigitalKeyBeforeArrivalAndCancellation(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	// The arriving fixture starts today at 14:00 UTC: two days ahead is
+	// always inside the window.
+	h := startDigital(t, srv, t.TempDir(), `issue_before_arrival = "48h"`, "")
+	res := mewstest.ReservationArriving
+	srv.UpdateReservation(res, func(*mews.Reservation) {})
+	h.waitAction(res, 1, digitalkeys.Issue)
+	setState(srv, res, mews.ReservationCanceled)
+	h.waitAction(res, 2, digitalkeys.Revoke)
+	if toks := activeTokens(srv, res); len(toks) != 0 {
+		t.Errorf("Mews still records %+v after cancellation", toks)
+	}
+	if all := srv.AccessTokens(); len(all) != 1 {
+		t.Errorf("%d tokens ever recorded, want 1", len(all))
+	}
+}
+
+func TestDigitalKeyCheckOutDuringOutage(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	h := startDigital(t, srv, t.TempDir(), "", "")
+	res := mewstest.ReservationArriving
+	checkIn(srv, res)
+	h.waitAction(res, 1, digitalkeys.Issue)
+
+	srv.RefuseUpgrades(2, 503)
+	srv.DropSockets()
+	h.waitFor("socket dropped", func(s *mewstest.Server) bool { return s.Sockets() == 0 })
+	setState(srv, res, mews.ReservationProcessed) // its event reaches nobody
+	h.waitAction(res, 2, digitalkeys.Revoke)
+	if toks := activeTokens(srv, res); len(toks) != 0 {
+		t.Errorf("Mews still records %+v", toks)
+	}
+}
+
+func TestDigitalKeyWithoutWriteBack(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	h := startDigital(t, srv, t.TempDir(), "write_back = false", "")
+	res := mewstest.ReservationArriving
+	checkIn(srv, res)
+	h.waitAction(res, 1, digitalkeys.Issue)
+	setState(srv, res, mews.ReservationProcessed)
+	h.waitAction(res, 2, digitalkeys.Revoke)
+	if n := len(srv.AccessTokens()); n != 0 {
+		t.Errorf("%d keys recorded in Mews with write_back off", n)
+	}
+}
+
+// TestDigitalKeyInterruptedIssue starts on a journal that says an issue was
+// under way when the process died: the key may or may not exist, so the
+// daemon revokes whatever there is and issues one key, never silently a
+// second one beside the first.
+func TestDigitalKeyInterruptedIssue(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	res := mewstest.ReservationCheckedIn
+	r, _ := srv.Reservation(res)
+	dir := t.TempDir()
+	j, err := journal.Open(dir, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := r.UpdatedUtc.Format(time.RFC3339Nano)
+	record := fmt.Sprintf(`{"status":"","pending":"issue","seen":%q,"done":{"issue":%q},"grant":{"room":%q}}`,
+		version, version, mewstest.RoomID("101"))
+	if err := j.SetMeta("digital/"+res, []byte(record)); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h := startDigital(t, srv, dir, "", "")
+	o := h.waitAction(res, 1, digitalkeys.Reissue)
+	if o.Room != "101" {
+		t.Errorf("reissued for room %q, want 101", o.Room)
+	}
+	// Another look at the same version does nothing more.
+	k := h.nothingToDo(res)
+	srv.PushEvents(mews.Event{Type: mews.EventReservation, ID: res, State: string(mews.ReservationStarted)})
+	h.waitNothingToDo(res, k+1)
+	if n := len(h.of(res)); n != 1 {
+		t.Errorf("%d operations, want 1", n)
+	}
+}
