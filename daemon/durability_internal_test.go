@@ -1,0 +1,91 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mews-keyd/mews-keyd/daemon/config"
+	"github.com/mews-keyd/mews-keyd/daemon/journal"
+	"github.com/mews-keyd/mews-keyd/keys/sim"
+	"github.com/mews-keyd/mews-keyd/mews"
+	"github.com/mews-keyd/mews-keyd/mews/mewstest"
+)
+
+// TestNoEncodeWithoutJournal: when the journal cannot record that an
+// encode starts, the card is not cut and Mews hears Error directly. The
+// journal is closed under the daemon, which fails StartEncode the way a
+// full disk does (the journal's own tests cover the write failure itself);
+// what matters here is what the pipeline does with any such error.
+func TestNoEncodeWithoutJournal(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	text := fmt.Sprintf(`
+[mews]
+environment = "custom"
+api_url = %q
+ws_url = %q
+client_token = %q
+access_token = %q
+
+[daemon]
+state_dir = %q
+
+[[encoders]]
+name = "desk-1"
+driver = "sim"
+
+[[key_cutters]]
+device_id = %q
+encoder = "desk-1"
+`, srv.URL(), srv.WSURL(), mewstest.ClientToken, mewstest.AccessToken, t.TempDir(), mewstest.KeyCutter1.ID)
+	cfg, _, err := config.Parse("test.toml", []byte(text), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(cfg, Deps{Logger: zerolog.Nop(), Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.closeEncoders()
+	defer d.api.Close()
+	j, err := journal.Open(cfg.Daemon.StateDir, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.journal = j
+
+	id, err := srv.CreateKeyCutterCommand(mewstest.KeyCutter1.ID, mewstest.ReservationArriving, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cmds, err := d.api.CommandsByIDs(ctx, []string{id})
+	if err != nil || len(cmds) != 1 {
+		t.Fatalf("fetch: %v %v", cmds, err)
+	}
+	data, err := cmds[0].KeyCutter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := j.Accept(id, "desk-1", cmds[0].Device.Name); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	st := d.stations["desk-1"]
+	d.encode(ctx, st, job{cmd: cmds[0], data: data, seen: time.Now()})
+
+	if calls := st.enc.(*sim.Encoder).Calls(); len(calls) != 0 {
+		t.Errorf("encoder called without a journal: %+v", calls)
+	}
+	c, _ := srv.Command(id)
+	if note := srv.CommandNotes(id); c.State != mews.CommandError || note != "mews-keyd cannot write its journal (disk full?); no key was cut" {
+		t.Errorf("command %s with note %q, want Error saying no key was cut", c.State, note)
+	}
+}
