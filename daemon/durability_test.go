@@ -257,3 +257,66 @@ func TestSecondDaemonOnStateDirRefuses(t *testing.T) {
 		t.Errorf("error %q does not say which state dir is in use by what", err)
 	}
 }
+
+// TestRecoveryOfAcceptedCommands starts a daemon on a journal that
+// accepted commands and never started them, as after a crash between
+// accepting and encoding.
+func TestRecoveryOfAcceptedCommands(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	// Marked Processing before the crash: still never encoded, so cut.
+	marked := mustCut(t, srv, mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
+	srv.SetCommandState(marked, mews.CommandProcessing)
+	// Waited through a long outage: too old to cut now.
+	c, _ := srv.Command(mustCut(t, srv, mewstest.KeyCutter1, mewstest.ReservationCheckedIn, 1))
+	c.ID, c.CreatedUtc = "", time.Now().Add(-2*time.Hour)
+	stale := srv.CreateCommand(c)
+	// Cancelled at the desk meanwhile, and gone from Mews altogether.
+	cancelled := mustCut(t, srv, mewstest.KeyCutter1, mewstest.ReservationLongStay, 1)
+	srv.SetCommandState(cancelled, mews.CommandCancelled)
+	gone := "6f1c2b4e-0000-4000-8000-00000000dead"
+
+	dir := t.TempDir()
+	j, err := journal.Open(dir, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Accept order is resume order: by the time the last two are final,
+	// the first two have been dealt with.
+	for _, id := range []string{cancelled, gone, marked, stale} {
+		if _, _, err := j.Accept(id, "desk-1", mewstest.KeyCutter1.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	h := start(t, srv, dir, "")
+	h.waitFinal(marked, stale)
+	assertState(t, srv, marked, mews.CommandProcessed, "1 key")
+	assertState(t, srv, stale, mews.CommandCancelled, "old")
+	h.stop()
+	if n := h.encodedCount(marked); n != 1 {
+		t.Errorf("resumed command encoded %d times, want 1", n)
+	}
+	for _, id := range []string{stale, cancelled, gone} {
+		if n := h.encodedCount(id); n != 0 {
+			t.Errorf("command %s encoded", id)
+		}
+	}
+	if f := finalStates(srv, cancelled); len(f) != 1 {
+		t.Errorf("cancelled command: final states %v, want only the cancel", f)
+	}
+
+	j, err = journal.Open(dir, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	for _, id := range []string{marked, stale, cancelled, gone} {
+		if e, _, err := j.Get(id); err != nil || !e.Step.Final() {
+			t.Errorf("command %s left in step %s (%v): it would be fetched at every poll", id, e.Step, err)
+		}
+	}
+}
