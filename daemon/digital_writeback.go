@@ -28,8 +28,9 @@ func (d *Daemon) writeBack(ctx context.Context, reservation string, act digitalk
 		return old
 	}
 	if act == digitalkeys.Update && prev.Room == grant.Room && sameKeys(old, cur) {
-		d.updateTokenValidity(ctx, cur, grant, log)
-		return cur
+		kept := slices.Clone(old)
+		d.updateTokenValidity(ctx, kept, grant, log)
+		return kept
 	}
 	if !d.deleteTokens(ctx, old, log) {
 		log.Warn().Msg("Mews still shows the replaced digital key")

@@ -1,0 +1,87 @@
+//go:build unix
+
+package daemon_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mews-keyd/mews-keyd/daemon/digitalkeys"
+	"github.com/mews-keyd/mews-keyd/mews"
+	"github.com/mews-keyd/mews-keyd/mews/mewstest"
+)
+
+// TestDigitalKeyExecDriver runs the lifecycle through a vendor program that
+// keeps the same PIN when a key changes: an extension then only changes the
+// dates of the key Mews already records.
+func TestDigitalKeyExecDriver(t *testing.T) {
+	dir := t.TempDir()
+	calls := filepath.Join(dir, "calls.jsonl")
+	encoders := fmt.Sprintf(`
+[[encoders]]
+name = "desk-1"
+driver = "sim"
+delay = "1ms"
+
+[[encoders]]
+name = "mobile"
+driver = "exec"
+timeout = "10s"
+command = ["sh", "-c", 'cat >> "$CALLS"; echo >> "$CALLS"; echo "{\"ok\":true,\"keys\":[{\"id\":\"vendor-7\",\"type\":\"PinCode\",\"value\":\"4711\"}]}"']
+env = { CALLS = %q }
+`, calls)
+	clock := &tickingClock{}
+	srv := mewstest.NewServer(mewstest.WithClock(clock.Now))
+	defer srv.Close()
+	h := startDigital(t, srv, filepath.Join(dir, "state"), "", encoders)
+	res := mewstest.ReservationArriving
+	before, _ := srv.Reservation(res)
+
+	checkIn(srv, res)
+	h.waitAction(res, 1, digitalkeys.Issue)
+	clock.tick()
+	later := before.ScheduledEndUtc.Add(48 * time.Hour)
+	srv.UpdateReservation(res, func(r *mews.Reservation) { r.ScheduledEndUtc = later })
+	h.waitAction(res, 2, digitalkeys.Update)
+	toks := srv.AccessTokens()
+	if len(toks) != 1 || toks[0].Value != "4711" || !toks[0].ValidityEndUtc.Equal(later) || !toks[0].IsActive {
+		t.Errorf("Mews records %+v, want the one PIN 4711 until %v", toks, later)
+	}
+	if n := srv.RequestCount(mews.OpUpdateAccessTokens); n != 1 {
+		t.Errorf("%d resourceAccessTokens/update requests, want 1", n)
+	}
+	setState(srv, res, mews.ReservationProcessed)
+	h.waitAction(res, 3, digitalkeys.Revoke)
+	if toks := activeTokens(srv, res); len(toks) != 0 {
+		t.Errorf("Mews still records %+v", toks)
+	}
+
+	raw, err := os.ReadFile(calls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var in struct {
+			Operation  string   `json:"operation"`
+			Kind       string   `json:"kind"`
+			LockIDs    []string `json:"lock_ids"`
+			ValidUntil string   `json:"valid_until"`
+		}
+		if err := json.Unmarshal([]byte(line), &in); err != nil {
+			t.Fatalf("program input %q: %v", line, err)
+		}
+		if in.Kind != "digital" || len(in.LockIDs) != 1 || in.LockIDs[0] != "102" {
+			t.Errorf("program input %s, want a digital key for room 102", line)
+		}
+		ops = append(ops, in.Operation)
+	}
+	if got := strings.Join(ops, ","); got != "issue,update,revoke" {
+		t.Errorf("program ran %s, want issue,update,revoke", got)
+	}
+}
