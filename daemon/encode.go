@@ -41,7 +41,12 @@ func (d *Daemon) encode(ctx context.Context, st *station, j job) {
 	}
 	if err := d.journal.StartEncode(j.cmd.ID); err != nil {
 		log.Error().Err(err).Msg("cannot journal the encode; not cutting")
-		d.reportWithoutJournal(ctx, j.cmd.ID, "mews-keyd cannot write its journal (disk full?); no key was cut")
+		if errors.Is(err, journal.ErrInvalidTransition) {
+			// The journal has the command further along: whoever moved it
+			// there reports it. A second report could contradict theirs.
+			return
+		}
+		d.reportWithoutJournal(ctx, j.cmd.ID, mews.CommandError, "mews-keyd cannot write its journal (disk full?); no key was cut")
 		return
 	}
 	req := cardRequest(&j.cmd, j.data, st.name, d.cfg.Rooms, d.isFirstKey(j.data.ReservationID))
@@ -70,16 +75,18 @@ func (d *Daemon) encode(ctx context.Context, st *station, j job) {
 		result.Error, result.MaybeCut = out.Note, keys.MaybeCut(encErr)
 		log.Warn().Err(encErr).Int64(fieldLatencyMS, latency.Milliseconds()).Str("note", out.Note).Msg("key not encoded")
 	}
+	// Before the report is queued, so that whoever sees the final state in
+	// Mews has seen the outcome too.
+	if d.deps.OnEncoded != nil {
+		d.deps.OnEncoded(out)
+	}
 	if err := d.journal.FinishEncode(j.cmd.ID, result, string(out.State), out.Note); err != nil {
 		// The card exists but the journal cannot say so: tell Mews directly,
 		// the only place left to record it.
 		log.Error().Err(err).Msg("cannot journal the encode result")
-		d.reportWithoutJournal(ctx, j.cmd.ID, out.Note)
+		d.reportWithoutJournal(ctx, j.cmd.ID, out.State, out.Note)
 	}
 	d.wakeOutbox()
-	if d.deps.OnEncoded != nil {
-		d.deps.OnEncoded(out)
-	}
 }
 
 // markProcessing tells Mews the command is being worked on. It returns an
@@ -117,10 +124,10 @@ func commandClosed(err error) bool {
 	return errors.Is(err, mews.ErrForbidden) || errors.Is(err, mews.ErrBadRequest)
 }
 
-func (d *Daemon) reportWithoutJournal(ctx context.Context, id, note string) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
+func (d *Daemon) reportWithoutJournal(ctx context.Context, id string, state mews.CommandState, note string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reportTimeout)
 	defer cancel()
-	if err := d.api.UpdateCommand(rctx, mews.CommandUpdate{ID: id, State: mews.CommandError, Notes: note}); err != nil {
+	if err := d.api.UpdateCommand(rctx, mews.CommandUpdate{ID: id, State: state, Notes: note}); err != nil {
 		d.log.Error().Err(err).Str(fieldCommand, id).Msg("could not report the command to Mews either")
 	}
 }
