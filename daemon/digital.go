@@ -78,6 +78,8 @@ type digitalKeys struct {
 	// Touched only by runDigital.
 	rooms map[string]mews.Resource
 	wake  map[string]time.Time // reservation id -> when to fetch it again
+	// fetchFailures counts failed fetches in a row, for their backoff.
+	fetchFailures int
 }
 
 // digitalRecord is the journal entry of one reservation.
@@ -300,12 +302,15 @@ func (d *Daemon) digitalFetch(ctx context.Context, ids []string, seen map[string
 		if errors.Is(err, context.Canceled) {
 			return
 		}
-		d.dk.log.Error().Err(err).Int("reservations", len(ids)).Msg("fetching reservations failed; will retry")
+		d.dk.fetchFailures++
+		retry := d.now().Add(d.reportBackoff(d.dk.fetchFailures))
+		d.dk.log.Error().Err(err).Int("reservations", len(ids)).Time("retry_at", retry).Msg("fetching reservations failed; will retry")
 		for _, id := range ids {
-			d.dk.wake[id] = d.now().Add(d.reportBackoff(1))
+			d.dk.wake[id] = retry
 		}
 		return
 	}
+	d.dk.fetchFailures = 0
 	d.digitalProcess(ctx, rs, seen)
 }
 
@@ -337,6 +342,9 @@ func (d *Daemon) digitalCatchUp(ctx context.Context) {
 	}
 	d.dk.log.Debug().Int("reservations", len(all)).Time("since", from).Msg("digital key catch-up")
 	d.digitalProcess(ctx, all, nil)
+	if ctx.Err() != nil {
+		return
+	}
 	newest := mark
 	if newest.IsZero() {
 		newest = from
@@ -374,7 +382,9 @@ type plan struct {
 	seen time.Time
 }
 
-func (p *plan) needsGuest() bool {
+// makesKey: the operation hands a key to a guest, so the room and the guest
+// must be known.
+func (p *plan) makesKey() bool {
 	switch p.dec.Action {
 	case digitalkeys.Issue, digitalkeys.Update, digitalkeys.Reissue:
 		return true
@@ -400,7 +410,7 @@ func (d *Daemon) digitalProcess(ctx context.Context, rs []mews.Reservation, seen
 		if at, ok := seen[r.ID]; ok {
 			p.seen = at
 		}
-		if p.needsGuest() {
+		if p.makesKey() {
 			if _, ok := d.dk.rooms[p.dec.Next.Grant.Room]; !ok {
 				roomIDs = append(roomIDs, p.dec.Next.Grant.Room)
 			}
@@ -413,8 +423,13 @@ func (d *Daemon) digitalProcess(ctx context.Context, rs []mews.Reservation, seen
 	roomErr := d.cacheRooms(ctx, roomIDs)
 	guests, guestErr := d.fetchGuests(ctx, guestIDs)
 	for i := range plans {
+		if ctx.Err() != nil {
+			// Shutting down: start nothing new. The next start's catch-up
+			// finds these again.
+			return
+		}
 		p := &plans[i]
-		if p.needsGuest() && (roomErr != nil || guestErr != nil) {
+		if p.makesKey() && (roomErr != nil || guestErr != nil) {
 			d.dk.log.Error().Err(errors.Join(roomErr, guestErr)).Str(fieldReservation, p.r.ID).
 				Msg("fetching the room or guest for a digital key failed; will retry")
 			d.retryDigital(p.r.ID, p.rec)
@@ -508,6 +523,10 @@ func (d *Daemon) applyDigital(ctx context.Context, p *plan, guest mews.Customer)
 		log.Debug().Str(fieldState, string(r.State)).Str("reason", p.dec.Reason).Msg("digital key: nothing to do")
 		next := p.rec
 		next.State = p.dec.Next
+		if !next.worthKeeping() && !p.rec.worthKeeping() {
+			// Most reservations never need a key: no journal write for them.
+			return
+		}
 		if err := d.saveDigital(r.ID, &next); err != nil {
 			log.Error().Err(err).Msg("recording the digital key state")
 		}
@@ -526,7 +545,7 @@ func (d *Daemon) applyDigital(ctx context.Context, p *plan, guest mews.Customer)
 	grant := p.dec.Next.Grant
 	newReq := d.digitalRequest(r, act, grant, d.roomName(grant.Room), guest)
 	oldReq := d.digitalRequest(r, act, p.rec.Grant, p.rec.RoomName, guest)
-	if p.needsGuest() {
+	if p.makesKey() {
 		log.Debug().Str("guest", guest.LastName).Str("email", guest.Email).Str("phone", guest.Phone).Msg("digital key for")
 	}
 	start := d.now()

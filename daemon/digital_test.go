@@ -95,8 +95,9 @@ func startDigital(t *testing.T, srv *mewstest.Server, dir, digital, encoders str
 	h.cancel = cancel
 	go func() { h.done <- d.Run(ctx) }()
 	t.Cleanup(h.stop)
-	h.waitFor("first digital catch-up", func(s *mewstest.Server) bool {
-		return s.Sockets() > 0 && s.RequestCount(mews.OpReservations) > 0
+	// Both start-up catch-ups are over before a test counts requests.
+	h.waitFor("first catch-ups", func(s *mewstest.Server) bool {
+		return s.Sockets() > 0 && s.RequestCount(mews.OpReservations) > 0 && s.RequestCount(mews.OpActiveCommands) > 0
 	})
 	dh.until("catch-up done", func() bool { return strings.Contains(h.logs.String(), "digital key catch-up") })
 	return dh
