@@ -22,7 +22,7 @@ import (
 // what matters here is what the pipeline does with any such error.
 func TestNoEncodeWithoutJournal(t *testing.T) {
 	srv := mewstest.NewServer()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	text := fmt.Sprintf(`
 [mews]
 environment = "custom"

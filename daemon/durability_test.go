@@ -76,7 +76,9 @@ func finalStates(srv *mewstest.Server, id string) []mews.CommandState {
 
 func TestMewsOutageDelaysReportsNotKeys(t *testing.T) {
 	srv := mewstest.NewServer(mewstest.WithRateLimit(0, 0))
-	defer srv.Close()
+	// A cleanup, not a defer: cleanups run last in, first out, so the
+	// daemon stops (and flushes its outbox) before the server goes.
+	t.Cleanup(srv.Close)
 	h, encoded := startObserved(t, srv, t.TempDir())
 	// Far more failures than the outage will use: the test ends it.
 	srv.FailNext(mews.OpUpdateCommand, 1000, http.StatusInternalServerError, "")
@@ -138,7 +140,7 @@ func endOutage(t *testing.T, srv *mewstest.Server) {
 
 func TestRestartIgnoresEventsForFinishedCommands(t *testing.T) {
 	srv := mewstest.NewServer()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	dir := t.TempDir()
 	h := start(t, srv, dir, "")
 	old := []string{h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1), h.cut(mewstest.KeyCutter1, mewstest.ReservationCheckedIn, 2)}
@@ -173,7 +175,7 @@ func TestRestartIgnoresEventsForFinishedCommands(t *testing.T) {
 
 func TestLostTrackOfProcessingCommand(t *testing.T) {
 	srv := mewstest.NewServer()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	// Commands a previous mews-keyd set Processing before its journal was
 	// lost: one on our key cutter, one on a cutter another system serves.
 	ours := mustCut(t, srv, mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
@@ -206,7 +208,7 @@ func TestLostTrackOfProcessingCommand(t *testing.T) {
 
 func TestCorruptJournalMovedAside(t *testing.T) {
 	srv := mewstest.NewServer()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	dir := t.TempDir()
 	garbage := bytes.Repeat([]byte("not a journal "), 5000)
 	if err := os.WriteFile(filepath.Join(dir, journal.FileName), garbage, 0o600); err != nil {
@@ -235,7 +237,7 @@ func TestCorruptJournalMovedAside(t *testing.T) {
 
 func TestSecondDaemonOnStateDirRefuses(t *testing.T) {
 	srv := mewstest.NewServer()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	dir := t.TempDir()
 	start(t, srv, dir, "")
 
@@ -263,7 +265,7 @@ func TestSecondDaemonOnStateDirRefuses(t *testing.T) {
 // accepting and encoding.
 func TestRecoveryOfAcceptedCommands(t *testing.T) {
 	srv := mewstest.NewServer()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	// Marked Processing before the crash: still never encoded, so cut.
 	marked := mustCut(t, srv, mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
 	srv.SetCommandState(marked, mews.CommandProcessing)
