@@ -61,6 +61,9 @@ type Outcome struct {
 	// Latency is from the event (or poll) that announced the command to the
 	// encoder being called.
 	Latency time.Duration
+	// Queued is the part of Latency spent waiting behind other cards for
+	// the same encoder; Latency - Queued is the pipeline's own delay.
+	Queued time.Duration
 	// Duration is how long the encoder took.
 	Duration time.Duration
 }

@@ -60,7 +60,7 @@ func (d *Daemon) encode(ctx context.Context, st *station, j job) {
 	took := d.now().Sub(start)
 	d.metrics.ObserveEncode(st.name, took)
 
-	out := Outcome{CommandID: j.cmd.ID, Encoder: st.name, Latency: latency, Duration: took}
+	out := Outcome{CommandID: j.cmd.ID, Encoder: st.name, Latency: latency, Queued: j.waited, Duration: took}
 	result := journal.Result{OK: encErr == nil}
 	if encErr == nil {
 		out.State, out.Note = mews.CommandProcessed, processedNote(res, j.data.KeyCount, j.data.LockIDs)

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -168,6 +169,14 @@ func (d *Daemon) admit(cmd *mews.Command, seen time.Time) {
 	data, err := cmd.KeyCutter()
 	if err != nil {
 		d.rejectCommand(cmd, st.name, mews.CommandError, "the key data sent by Mews could not be read", err)
+		return
+	}
+	if len(data.LockIDs) == 0 {
+		d.rejectCommand(cmd, st.name, mews.CommandError, "the reservation has no room assigned in Mews; assign a room and cut the key again", nil)
+		return
+	}
+	if data.KeyCount < 1 {
+		d.rejectCommand(cmd, st.name, mews.CommandError, fmt.Sprintf("Mews asked for %d keys; nothing to cut", data.KeyCount), nil)
 		return
 	}
 	if age, limit := d.now().Sub(cmd.CreatedUtc), d.cfg.Mews.MaxCommandAge.D(); limit > 0 && age > limit {

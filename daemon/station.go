@@ -18,6 +18,10 @@ type job struct {
 	// seen is when the daemon first heard of the command (event or poll),
 	// the start of the latency we report.
 	seen time.Time
+	// queued is when the job joined its station's queue; waited is how long
+	// it stood behind other cards there.
+	queued time.Time
+	waited time.Duration
 }
 
 // station is one configured encoder with its FIFO queue: one card at a time
@@ -40,6 +44,7 @@ func newStation(name string, enc keys.Encoder, timeout time.Duration, log zerolo
 }
 
 func (s *station) enqueue(j job) {
+	j.queued = time.Now()
 	s.mu.Lock()
 	s.queue = append(s.queue, j)
 	s.mu.Unlock()
@@ -55,6 +60,7 @@ func (s *station) next(ctx context.Context) (job, bool) {
 		s.mu.Lock()
 		if len(s.queue) > 0 {
 			j := s.queue[0]
+			j.waited = time.Since(j.queued)
 			s.queue[0] = job{}
 			s.queue = s.queue[1:]
 			s.busy, s.current = true, j.cmd.ID

@@ -59,7 +59,15 @@ name = "desk-2"
 driver = "sim"
 timeout = "5s"
 delay = "400ms"
-fail_on_guest = "Müller"
+
+# The back-office encoder has a worn-out reader: every card fails.
+[[encoders]]
+name = "back-office"
+driver = "sim"
+timeout = "5s"
+delay = "600ms"
+failure_rate = 1.0
+fail_message = "card could not be written, please try another card"
 
 [[key_cutters]]
 device_id = %q
@@ -68,7 +76,15 @@ encoder = "desk-1"
 [[key_cutters]]
 identifier = %q
 encoder = "desk-2"
+
+[[key_cutters]]
+device_id = %q
+encoder = "back-office"
 `
+
+// backOffice is a third key cutter the demo adds to the simulator.
+var backOffice = mews.Device{ID: "0f5e3c2a-9b8d-4e71-a6c5-3d2e1f0a9b8c", Type: mews.DeviceKeyCutter,
+	Name: "Back office encoder", Identifier: "back-office"}
 
 // Run plays the scenario and returns when it is over (about opts.Duration)
 // or ctx ends.
@@ -79,6 +95,7 @@ func Run(ctx context.Context, opts Options) error {
 	out := opts.Out
 	srv := mewstest.NewServer()
 	defer srv.Close()
+	srv.AddDevice(backOffice)
 	stateDir, err := os.MkdirTemp("", "mews-keyd-demo-")
 	if err != nil {
 		return err
@@ -86,7 +103,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer os.RemoveAll(stateDir)
 
 	text := fmt.Sprintf(configTemplate, srv.URL(), srv.WSURL(), mewstest.ClientToken, mewstest.AccessToken,
-		stateDir, mewstest.KeyCutter1.ID, mewstest.KeyCutter2.Identifier)
+		stateDir, mewstest.KeyCutter1.ID, mewstest.KeyCutter2.Identifier, backOffice.ID)
 	cfg, _, err := config.Parse("demo.toml", []byte(text), func(string) string { return "" })
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
@@ -102,7 +119,7 @@ func Run(ctx context.Context, opts Options) error {
 	done := make(chan error, 1)
 	go func() { done <- d.Run(runCtx) }()
 
-	fmt.Fprintf(out, "mews-keyd demo: simulated Mews at %s, two simulated encoders (desk-1, desk-2)\n\n", srv.URL())
+	fmt.Fprintf(out, "mews-keyd demo: simulated Mews at %s, three simulated encoders (desk-1, desk-2, back-office)\n\n", srv.URL())
 	sc := &scenario{srv: srv, rec: rec, out: out, step: opts.Duration / 12}
 	scErr := sc.play(ctx)
 	stop()
@@ -168,7 +185,8 @@ func (s *scenario) play(ctx context.Context) error {
 			s.say("a printer command arrives: not a key cutter, left untouched")
 		},
 		func() {
-			s.cut(mewstest.KeyCutter2, mewstest.ReservationUnassigned, 1, "Müller, early arrival (desk-2 will fail)")
+			s.cut(backOffice, mewstest.ReservationLongStay, 1, "García Peña, room 112, on the worn-out back-office encoder")
+			s.cut(mewstest.KeyCutter2, mewstest.ReservationUnassigned, 1, "Müller, early arrival, no room assigned yet")
 		},
 		func() {
 			s.say("network trouble: Mews drops the WebSocket; two keys are requested meanwhile")
@@ -219,14 +237,19 @@ func (r *recorder) expect(id, device, what string) {
 func (r *recorder) encoded(o daemon.Outcome) {
 	r.mu.Lock()
 	r.outcomes[o.CommandID] = o
-	r.latencies = append(r.latencies, o.Latency)
+	r.latencies = append(r.latencies, o.Latency-o.Queued)
 	r.mu.Unlock()
 	mark := "cut   "
 	if o.State != mews.CommandProcessed {
 		mark = "FAILED"
 	}
-	fmt.Fprintf(r.out, "%s  %s %-7s %-40s event→encoder %6.2f ms, encode %4d ms\n",
-		time.Now().Format("15:04:05.000"), mark, o.Encoder, o.Note, float64(o.Latency.Microseconds())/1000, o.Duration.Milliseconds())
+	queued := ""
+	if o.Queued >= time.Millisecond {
+		queued = fmt.Sprintf(" (+%d ms in queue)", o.Queued.Milliseconds())
+	}
+	fmt.Fprintf(r.out, "%s  %s %-11s %-44s event→encoder %5.2f ms%s, encode %d ms\n",
+		time.Now().Format("15:04:05.000"), mark, o.Encoder, o.Note,
+		ms(o.Latency-o.Queued), queued, o.Duration.Milliseconds())
 }
 
 func (r *recorder) allFinal(srv *mewstest.Server) bool {
@@ -263,7 +286,7 @@ func (r *recorder) summary(srv *mewstest.Server) {
 	if len(r.latencies) > 0 {
 		lat := slices.Clone(r.latencies)
 		slices.Sort(lat)
-		fmt.Fprintf(r.out, "event → encoder latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+		fmt.Fprintf(r.out, "event → encoder latency (time queued behind other cards excluded): p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 			ms(percentile(lat, 0.50)), ms(percentile(lat, 0.99)), ms(lat[len(lat)-1]))
 	}
 	if n := len(r.expected); n > 0 {
