@@ -69,6 +69,17 @@ delay = "600ms"
 failure_rate = 1.0
 fail_message = "card could not be written, please try another card"
 
+# Mobile keys: issued at check-in, revoked at check-out.
+[[encoders]]
+name = "mobile"
+driver = "sim"
+timeout = "5s"
+delay = "100ms"
+
+[digital_keys]
+enabled = true
+encoder = "mobile"
+
 [[key_cutters]]
 device_id = %q
 encoder = "desk-1"
@@ -92,7 +103,8 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Duration <= 0 {
 		opts.Duration = 15 * time.Second
 	}
-	out := opts.Out
+	// The scenario and every encoder station print: one writer, locked.
+	out := &lockedWriter{w: opts.Out}
 	srv := mewstest.NewServer()
 	defer srv.Close()
 	srv.AddDevice(backOffice)
@@ -110,7 +122,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	rec := newRecorder(out)
-	d, err := daemon.New(cfg, daemon.Deps{Logger: opts.Logger, Version: opts.Version, OnEncoded: rec.encoded})
+	d, err := daemon.New(cfg, daemon.Deps{Logger: opts.Logger, Version: opts.Version, OnEncoded: rec.encoded, OnDigitalKey: rec.digital})
 	if err != nil {
 		return err
 	}
@@ -195,6 +207,20 @@ func (s *scenario) play(ctx context.Context) error {
 			s.cut(mewstest.KeyCutter2, mewstest.ReservationCheckedIn, 1, "during the outage")
 		},
 		func() { s.cut(mewstest.KeyCutter1, mewstest.ReservationCheckedIn, 1, "after the reconnect") },
+		func() {
+			s.say("Ångström checks in (reservation 1002, room 102): a mobile key is issued")
+			s.srv.UpdateReservation(mewstest.ReservationArriving, func(r *mews.Reservation) {
+				now := time.Now().UTC()
+				r.State, r.ActualStartUtc = mews.ReservationStarted, &now
+			})
+		},
+		func() {
+			s.say("Ångström's plans change: she checks out early; her mobile key is revoked")
+			s.srv.UpdateReservation(mewstest.ReservationArriving, func(r *mews.Reservation) {
+				now := time.Now().UTC()
+				r.State, r.ActualEndUtc = mews.ReservationProcessed, &now
+			})
+		},
 	}
 	for _, step := range steps {
 		step()
@@ -221,6 +247,7 @@ type recorder struct {
 	device    map[string]string
 	outcomes  map[string]daemon.Outcome
 	latencies []time.Duration
+	digitals  []daemon.DigitalOutcome
 }
 
 func newRecorder(out io.Writer) *recorder {
@@ -250,6 +277,19 @@ func (r *recorder) encoded(o daemon.Outcome) {
 	fmt.Fprintf(r.out, "%s  %s %-11s %-44s event→encoder %5.2f ms%s, encode %d ms\n",
 		time.Now().Format("15:04:05.000"), mark, o.Encoder, o.Note,
 		ms(o.Latency-o.Queued), queued, o.Duration.Milliseconds())
+}
+
+func (r *recorder) digital(o daemon.DigitalOutcome) {
+	r.mu.Lock()
+	r.digitals = append(r.digitals, o)
+	r.mu.Unlock()
+	if o.Err != nil {
+		fmt.Fprintf(r.out, "%s  FAILED digital %-7s reservation %s: %v\n", time.Now().Format("15:04:05.000"), o.Action, o.ReservationNumber, o.Err)
+		return
+	}
+	fmt.Fprintf(r.out, "%s  digital %-7s reservation %s, room %s, valid until %s  event→encoder %5.2f ms\n",
+		time.Now().Format("15:04:05.000"), o.Action, o.ReservationNumber, o.Room,
+		o.ValidUntil.Format("2006-01-02 15:04 MST"), ms(o.Latency))
 }
 
 func (r *recorder) allFinal(srv *mewstest.Server) bool {
@@ -289,9 +329,22 @@ func (r *recorder) summary(srv *mewstest.Server) {
 		fmt.Fprintf(r.out, "event → encoder latency (time queued behind other cards excluded): p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 			ms(percentile(lat, 0.50)), ms(percentile(lat, 0.99)), ms(lat[len(lat)-1]))
 	}
+	for _, o := range r.digitals {
+		result := "ok"
+		if o.Err != nil {
+			result = o.Err.Error()
+		}
+		fmt.Fprintf(r.out, "digital key %s for reservation %s (room %s): %s\n", o.Action, o.ReservationNumber, o.Room, result)
+	}
 	if n := len(r.expected); n > 0 {
-		fmt.Fprintf(r.out, "Connector API requests: %d in all, %.1f per key command (catch-up polls included)\n",
-			srv.RequestCount(""), float64(srv.RequestCount(""))/float64(n))
+		cmdRequests := 0
+		for _, req := range srv.Requests() {
+			if strings.HasPrefix(req.Op, "commands/") {
+				cmdRequests++
+			}
+		}
+		fmt.Fprintf(r.out, "Connector API requests for key commands: %d, %.1f per command (start-up and reconnect catch-up polls included)\n",
+			cmdRequests, float64(cmdRequests)/float64(n))
 	}
 }
 
@@ -301,3 +354,14 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
