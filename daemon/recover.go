@@ -8,7 +8,11 @@ import (
 
 // recover resumes what a previous run left unfinished, before any event is
 // read:
-//   - accepted but never started: encoded normally, in the original order;
+//   - accepted but never started: fetched again and encoded normally, in
+//     the original order, even if Mews shows it Processing (the journal
+//     proves the encoder was never called) — unless Mews closed it, it is
+//     gone, or it has become older than max_command_age (intake.go,
+//     resumeCommand);
 //   - encode started but not finished: reported Error, never re-encoded,
 //     because the card may exist;
 //   - encode finished but not reported: the outbox reports it (no action
