@@ -79,10 +79,12 @@ type Daemon struct {
 	ws       *mews.WSClient
 	registry *prometheus.Registry
 	metrics  *status.Metrics
-	journal  *journal.Journal
-	stations map[string]*station // by encoder name
-	cutters  map[string]*station // by Mews device id or identifier
-	dk       *digitalKeys        // nil unless [digital_keys] is enabled
+	// statusAddr is where /healthz is served, once it is.
+	statusAddr atomic.Value
+	journal    *journal.Journal
+	stations   map[string]*station // by encoder name
+	cutters    map[string]*station // by Mews device id or identifier
+	dk         *digitalKeys        // nil unless [digital_keys] is enabled
 
 	hints      *hintSet
 	catchUp    chan struct{}
@@ -232,6 +234,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("status endpoint: %w", err)
 		}
+		d.statusAddr.Store(srv.Addr())
 		side.Go(func() {
 			if err := srv.Run(ctx); err != nil {
 				d.log.Error().Err(err).Msg("status endpoint stopped")
@@ -277,6 +280,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return wsErr
 	}
 	return nil
+}
+
+// StatusAddr returns the address /healthz and /metrics are served on, or ""
+// when status_listen is off or Run has not opened it yet.
+func (d *Daemon) StatusAddr() string {
+	a, _ := d.statusAddr.Load().(string)
+	return a
 }
 
 func (d *Daemon) onConnect() {

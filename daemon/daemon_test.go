@@ -199,7 +199,7 @@ func assertState(t *testing.T, srv *mewstest.Server, id string, want mews.Comman
 
 func TestKeyCutEndToEnd(t *testing.T) {
 	srv := mewstest.NewServer()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	h := start(t, srv, t.TempDir(), "")
 	// Count only what the command costs, not the start-up catch-up.
 	h.waitFor("catch-up poll", func(s *mewstest.Server) bool { return s.RequestCount(mews.OpActiveCommands) > 0 })
@@ -224,7 +224,7 @@ func TestKeyCutEndToEnd(t *testing.T) {
 
 func TestCatchUpCommandsCreatedBeforeStart(t *testing.T) {
 	srv := mewstest.NewServer()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	a := mustCut(t, srv, mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
 	b := mustCut(t, srv, mewstest.KeyCutter1, mewstest.ReservationCheckedIn, 1)
 	h := start(t, srv, t.TempDir(), "")
@@ -244,7 +244,7 @@ func mustCut(t *testing.T, srv *mewstest.Server, device mews.Device, reservation
 
 func TestReconnectCatchesUpCommandsCreatedDuringOutage(t *testing.T) {
 	srv := mewstest.NewServer()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	h := start(t, srv, t.TempDir(), "")
 	// Keep the daemon out for two handshakes so the commands are surely
 	// created while it is disconnected: their events reach nobody.
@@ -260,7 +260,7 @@ func TestReconnectCatchesUpCommandsCreatedDuringOutage(t *testing.T) {
 
 func TestDuplicateAndSelfCausedEventsEncodeOnce(t *testing.T) {
 	srv := mewstest.NewServer()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	srv.SetDuplicateEvents(true)
 	h := start(t, srv, t.TempDir(), "")
 	var ids []string
@@ -289,7 +289,7 @@ func TestDuplicateAndSelfCausedEventsEncodeOnce(t *testing.T) {
 
 func TestForeignDevicesLeftUntouched(t *testing.T) {
 	srv := mewstest.NewServer()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	h := start(t, srv, t.TempDir(), "")
 	printer := srv.CreateCommand(mews.Command{Device: mewstest.Printer1, Data: []byte(`{"CopyCount":1}`)})
 	other := h.cut(mewstest.KeyCutter2, mewstest.ReservationArriving, 1) // not in [[key_cutters]]
@@ -311,7 +311,7 @@ func TestForeignDevicesLeftUntouched(t *testing.T) {
 
 func TestEncoderFailureReportsError(t *testing.T) {
 	srv := mewstest.NewServer()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	h := start(t, srv, t.TempDir(), `
 [[encoders]]
 name = "desk-1"
@@ -327,7 +327,7 @@ fail_message = "card jammed in the encoder"
 
 func TestEncoderTimeoutReportsError(t *testing.T) {
 	srv := mewstest.NewServer()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	h := start(t, srv, t.TempDir(), `
 [[encoders]]
 name = "desk-1"
@@ -342,7 +342,7 @@ delay = "1h"
 
 func TestTooOldCommandCancelled(t *testing.T) {
 	srv := mewstest.NewServer()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	id, err := srv.CreateKeyCutterCommand(mewstest.KeyCutter1.ID, mewstest.ReservationArriving, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -362,7 +362,7 @@ func TestTooOldCommandCancelled(t *testing.T) {
 
 func TestRateLimitedUpdateStillReported(t *testing.T) {
 	srv := mewstest.NewServer()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	h := start(t, srv, t.TempDir(), "")
 	srv.FailNext(mews.OpUpdateCommand, 2, 429, "1")
 	id := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
@@ -375,7 +375,7 @@ func TestRateLimitedUpdateStillReported(t *testing.T) {
 
 func TestShutdownLetsInFlightEncodeFinish(t *testing.T) {
 	srv := mewstest.NewServer()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	h := start(t, srv, t.TempDir(), `
 [[encoders]]
 name = "desk-1"
