@@ -174,6 +174,18 @@ func (m *Main) runDaemon(ctx context.Context, args []string) error {
 					log.Warn().Err(err).Msg("service watchdog")
 				}
 			}()
+			hup, stopHup := reloadSignals()
+			defer stopHup()
+			go func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-hup:
+						reload(ctx, path, d, log)
+					}
+				}
+			}()
 			return d.Run(ctx)
 		},
 	})
@@ -181,7 +193,23 @@ func (m *Main) runDaemon(ctx context.Context, args []string) error {
 		return err
 	}
 	log.Info().Str("version", version).Str("config", path).Msg("mews-keyd starting")
-	return svc.RunService()
+	return svc.RunService(ctx)
+}
+
+// reload re-reads the configuration file and applies what can change while
+// running; a broken file changes nothing.
+func reload(ctx context.Context, path string, d *daemon.Daemon, log zerolog.Logger) {
+	log.Info().Str("config", path).Msg("reloading the configuration")
+	cfg, warnings, err := config.Load(path)
+	if err == nil {
+		for _, w := range warnings {
+			log.Warn().Msg(w)
+		}
+		err = d.Reload(ctx, cfg)
+	}
+	if err != nil {
+		log.Error().Err(err).Msg("new configuration rejected; the running one stays in force")
+	}
 }
 
 func notifyReady(log zerolog.Logger) func() {

@@ -42,7 +42,7 @@ func Check(ctx context.Context, cfg *config.Config, deps Deps, out io.Writer) bo
 	}
 	report(d.ws.CheckHandshake(ctx), "Mews WebSocket %s: handshake", cfg.Mews.WSURL)
 	for _, ec := range cfg.Encoders {
-		report(d.checkEncoder(ctx, d.stations[ec.Name]), "encoder %s (%s)", ec.Name, ec.Driver)
+		report(d.checkEncoder(ctx, d.route.Load().station(ec.Name)), "encoder %s (%s)", ec.Name, ec.Driver)
 	}
 	return ok
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/mews-keyd/mews-keyd/daemon/config"
 	"github.com/mews-keyd/mews-keyd/daemon/journal"
 	"github.com/mews-keyd/mews-keyd/daemon/status"
-	"github.com/mews-keyd/mews-keyd/keys"
 	"github.com/mews-keyd/mews-keyd/mews"
 )
 
@@ -82,9 +81,14 @@ type Daemon struct {
 	// statusAddr is where /healthz is served, once it is.
 	statusAddr atomic.Value
 	journal    *journal.Journal
-	stations   map[string]*station // by encoder name
-	cutters    map[string]*station // by Mews device id or identifier
-	dk         *digitalKeys        // nil unless [digital_keys] is enabled
+	// route is swapped whole by a reload, only on the intake goroutine;
+	// anyone may read it.
+	route atomic.Pointer[routing]
+	// reloads carries Reload requests to the intake goroutine.
+	reloads chan reloadRequest
+	// startStation runs a station's worker; set by Run for reloads.
+	startStation func(*station)
+	dk           *digitalKeys // nil unless [digital_keys] is enabled
 
 	hints      *hintSet
 	catchUp    chan struct{}
@@ -119,8 +123,7 @@ func New(cfg *config.Config, deps Deps) (*Daemon, error) {
 		deps:       deps,
 		log:        deps.Logger,
 		now:        deps.Now,
-		stations:   map[string]*station{},
-		cutters:    map[string]*station{},
+		reloads:    make(chan reloadRequest),
 		hints:      newHintSet(),
 		catchUp:    make(chan struct{}, 1),
 		outboxWake: make(chan struct{}, 1),
@@ -153,10 +156,11 @@ func New(cfg *config.Config, deps Deps) (*Daemon, error) {
 		return nil, fmt.Errorf("mews websocket: %w", err)
 	}
 	d.ws = ws
-	if err := d.openEncoders(); err != nil {
-		d.closeEncoders()
+	route, _, err := d.buildRouting(cfg, nil)
+	if err != nil {
 		return nil, err
 	}
+	d.route.Store(route)
 	if err := d.openDigital(); err != nil {
 		d.closeEncoders()
 		return nil, err
@@ -164,41 +168,11 @@ func New(cfg *config.Config, deps Deps) (*Daemon, error) {
 	return d, nil
 }
 
-func (d *Daemon) openEncoders() error {
-	for _, ec := range d.cfg.Encoders {
-		drv, ok := keys.Lookup(ec.Driver)
-		if !ok {
-			return fmt.Errorf("encoder %q: unknown driver %q", ec.Name, ec.Driver)
-		}
-		log := d.log.With().Str(fieldEncoder, ec.Name).Logger()
-		enc, err := drv.Open(ec.Config, keys.Env{
-			Name:    ec.Name,
-			Timeout: ec.Timeout.D(),
-			Rooms:   d.cfg.Rooms,
-			Logger:  log,
-		})
-		if err != nil {
-			return fmt.Errorf("encoder %q: %w", ec.Name, err)
-		}
-		d.stations[ec.Name] = newStation(ec.Name, enc, ec.Timeout.D(), log)
-	}
-	for _, kc := range d.cfg.KeyCutters {
-		st := d.stations[kc.Encoder]
-		if kc.DeviceID != "" {
-			d.cutters[kc.DeviceID] = st
-		}
-		if kc.Identifier != "" {
-			d.cutters["identifier:"+kc.Identifier] = st
-		}
-	}
-	return nil
-}
-
+// closeEncoders closes the stations of the current routing; stations a
+// reload retired close themselves once drained.
 func (d *Daemon) closeEncoders() {
-	for name, st := range d.stations {
-		if err := st.enc.Close(); err != nil {
-			d.log.Warn().Err(err).Str(fieldEncoder, name).Msg("closing encoder")
-		}
+	for _, st := range d.route.Load().stations {
+		d.closeStation(st)
 	}
 }
 
@@ -250,8 +224,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	var work sync.WaitGroup
-	for _, st := range d.stations {
-		work.Go(func() { d.runStation(workCtx, st) })
+	d.startStation = func(st *station) { work.Go(func() { d.runStation(workCtx, st) }) }
+	for _, st := range d.route.Load().stations {
+		d.startStation(st)
 	}
 	var outbox sync.WaitGroup
 	outboxCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))

@@ -51,6 +51,7 @@ type harness struct {
 	logs   *syncBuffer
 	cancel context.CancelFunc
 	done   chan error
+	d      *daemon.Daemon
 
 	mu       sync.Mutex
 	outcomes []daemon.Outcome
@@ -119,6 +120,7 @@ func start(t *testing.T, srv *mewstest.Server, dir, extra string) *harness {
 	if err != nil {
 		t.Fatalf("daemon.New: %v", err)
 	}
+	h.d = d
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	go func() { h.done <- d.Run(ctx) }()

@@ -114,7 +114,7 @@ func (d *Daemon) openDigital() error {
 	if !dc.Enabled {
 		return nil
 	}
-	st := d.stations[dc.Encoder]
+	st := d.route.Load().station(dc.Encoder)
 	if st == nil {
 		return fmt.Errorf("digital_keys: no encoder named %q", dc.Encoder)
 	}
@@ -630,7 +630,7 @@ func (d *Daemon) digitalRequest(r *mews.Reservation, act digitalkeys.Action, g d
 		NewKey:            true,
 		ReservationID:     r.ID,
 		ReservationNumber: r.Number,
-		Rooms:             []string{mapRoom(d.cfg.Rooms, roomName)},
+		Rooms:             []string{mapRoom(d.route.Load().rooms, roomName)},
 		LockIDs:           []string{roomName},
 		KeyCount:          1,
 		ValidFrom:         g.From,

@@ -78,7 +78,7 @@ encoder = "desk-1"
 		t.Fatal(err)
 	}
 
-	st := d.stations["desk-1"]
+	st := d.route.Load().station("desk-1")
 	d.encode(ctx, st, job{cmd: cmds[0], data: data, seen: time.Now()})
 
 	if calls := st.enc.(*sim.Encoder).Calls(); len(calls) != 0 {

@@ -19,9 +19,13 @@ func (d *Daemon) runStation(ctx context.Context, st *station) {
 	for {
 		j, ok := st.next(ctx)
 		if !ok {
-			return
+			break
 		}
 		d.encode(ctx, st, j)
+	}
+	// A station a reload replaced is nobody else's to close.
+	if st.isRetired() {
+		d.closeStation(st)
 	}
 }
 
@@ -49,7 +53,7 @@ func (d *Daemon) encode(ctx context.Context, st *station, j job) {
 		d.reportWithoutJournal(ctx, j.cmd.ID, mews.CommandError, "mews-keyd cannot write its journal (disk full?); no key was cut")
 		return
 	}
-	req := cardRequest(&j.cmd, j.data, st.name, d.cfg.Rooms, d.isFirstKey(j.data.ReservationID))
+	req := cardRequest(&j.cmd, j.data, st.name, d.route.Load().rooms, d.isFirstKey(j.data.ReservationID))
 	// Shutdown does not abort a card being encoded: the encoder's own
 	// timeout bounds it.
 	encCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), st.timeout)

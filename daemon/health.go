@@ -24,9 +24,9 @@ func (d *Daemon) Health() status.Snapshot {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), healthProbeTimeout)
 	defer cancel()
-	for _, ec := range d.cfg.Encoders {
-		st := d.stations[ec.Name]
-		h := encoderHealth(ctx, st)
+	route := d.route.Load()
+	for _, ec := range route.encoders {
+		h := encoderHealth(ctx, route.station(ec.Name))
 		snap.Encoders = append(snap.Encoders, status.EncoderHealth{Name: ec.Name, OK: h.OK, Detail: h.Detail, Since: h.Since})
 	}
 	snap.Journal = d.journalHealth()

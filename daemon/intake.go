@@ -30,6 +30,8 @@ func (d *Daemon) runIntake(ctx context.Context) {
 			d.catchUpActive(ctx)
 		case <-reconcile.C:
 			d.catchUpActive(ctx)
+		case req := <-d.reloads:
+			req.done <- d.applyReload(req.cfg)
 		}
 	}
 }
@@ -212,13 +214,7 @@ func (d *Daemon) queueReport(id string, state mews.CommandState, note string, lo
 }
 
 func (d *Daemon) stationFor(dev mews.Device) *station {
-	if st, ok := d.cutters[dev.ID]; ok {
-		return st
-	}
-	if dev.Identifier != "" {
-		return d.cutters["identifier:"+dev.Identifier]
-	}
-	return nil
+	return d.route.Load().stationFor(dev.ID, dev.Identifier)
 }
 
 // resumeCommand queues a command accepted by a previous run. Mews may show

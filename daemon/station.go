@@ -37,6 +37,9 @@ type station struct {
 	wake    chan struct{}
 	busy    bool
 	current string // command id being encoded, for health
+	// retired is set when a reload replaced the station: it finishes its
+	// queue, then its worker stops.
+	retired bool
 }
 
 func newStation(name string, enc keys.Encoder, timeout time.Duration, log zerolog.Logger) *station {
@@ -68,7 +71,11 @@ func (s *station) next(ctx context.Context) (job, bool) {
 			return j, true
 		}
 		s.busy, s.current = false, ""
+		retired := s.retired
 		s.mu.Unlock()
+		if retired {
+			return job{}, false
+		}
 		select {
 		case <-ctx.Done():
 			return job{}, false
@@ -86,4 +93,21 @@ func (s *station) depth() int {
 		n++
 	}
 	return n
+}
+
+// retire lets the station finish what is queued and then stop.
+func (s *station) retire() {
+	s.mu.Lock()
+	s.retired = true
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *station) isRetired() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.retired
 }

@@ -225,15 +225,16 @@ func statusString(st service.Status, err error) (string, error) {
 
 // RunService runs the daemon until the service manager stops it, or until
 // SIGINT/SIGTERM when started from a terminal or where there is no service
-// manager. It returns the daemon's error; a clean stop returns nil.
-func (s *Service) RunService() error {
+// manager, or until ctx ends. It returns the daemon's error; a clean stop
+// returns nil.
+func (s *Service) RunService(ctx context.Context) error {
 	if s.opts.Run == nil {
 		return errors.New("service: no daemon to run")
 	}
 	if s.svc == nil || service.Interactive() {
 		// kardianos' interactive mode waits for a signal even when the
 		// daemon has already failed; running directly returns its error.
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		return cleanExit(s.opts.Run(ctx))
 	}

@@ -28,7 +28,7 @@ func TestRunServiceForegroundStopsOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	result := make(chan error, 1)
-	go func() { result <- s.RunService() }()
+	go func() { result <- s.RunService(context.Background()) }()
 	<-started
 	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)

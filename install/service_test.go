@@ -151,7 +151,7 @@ func TestRunServiceReturnsDaemonError(t *testing.T) {
 	if !Interactive() {
 		t.Skip("test process runs under a service manager")
 	}
-	if err := s.RunService(); !errors.Is(err, boom) {
+	if err := s.RunService(context.Background()); !errors.Is(err, boom) {
 		t.Fatalf("RunService = %v, want %v", err, boom)
 	}
 }

@@ -67,6 +67,9 @@ StartLimitIntervalSec=0
 Type=notify
 WatchdogSec=30s
 ExecStart=@EXEC_START@
+# systemctl reload: re-read the config; encoders and key cutters change
+# without dropping the connection to Mews.
+ExecReload=/bin/kill -HUP $MAINPID
 Restart=always
 RestartSec=2s
 # The daemon bounds its own shutdown (in-flight encodes) to 90s.

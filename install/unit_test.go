@@ -17,6 +17,7 @@ func TestSystemdUnitDirectives(t *testing.T) {
 		"Type=notify",
 		"WatchdogSec=30s",
 		"ExecStart=/usr/bin/mews-keyd run --config /etc/mews-keyd/config.toml",
+		"ExecReload=/bin/kill -HUP $MAINPID",
 		"Restart=always",
 		"RestartSec=2s",
 		"User=mews-keyd",

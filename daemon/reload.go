@@ -1,0 +1,96 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+
+	"github.com/mews-keyd/mews-keyd/daemon/config"
+)
+
+type reloadRequest struct {
+	cfg  *config.Config
+	done chan error
+}
+
+// errNotRunning is returned by Reload outside Run.
+var errNotRunning = errors.New("the daemon is not running")
+
+// Reload applies a new configuration's encoders, key cutters and rooms
+// without dropping the WebSocket: unchanged encoders keep running, changed
+// ones are replaced (the old one finishes its queue first), new key cutters
+// are served from the next command on. Changes to [mews], [daemon], [log]
+// and [digital_keys] need a restart and are reported, not applied. When
+// Reload returns an error, the running configuration stays in force.
+func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
+	req := reloadRequest{cfg: cfg, done: make(chan error, 1)}
+	select {
+	case d.reloads <- req:
+	case <-ctx.Done():
+		return errNotRunning
+	}
+	return <-req.done
+}
+
+// applyReload runs on the intake goroutine, so no command is routed while
+// the routing changes.
+func (d *Daemon) applyReload(cfg *config.Config) error {
+	cur := d.route.Load()
+	if d.dk != nil {
+		if next := cur.reusableIn(cfg, d.dk.encoder); next == nil {
+			return fmt.Errorf("encoder %q issues digital keys: changing or removing it needs a restart", d.dk.encoder)
+		}
+	}
+	next, opened, err := d.buildRouting(cfg, cur)
+	if err != nil {
+		return err
+	}
+	d.route.Store(next)
+	for _, st := range opened {
+		d.startStation(st)
+	}
+	var retired []string
+	for name, st := range cur.stations {
+		if next.stations[name] != st {
+			st.retire()
+			retired = append(retired, name)
+		}
+	}
+	slices.Sort(retired)
+	if restart := d.needsRestart(cfg); len(restart) > 0 {
+		d.log.Warn().Strs("sections", restart).Msg("configuration reloaded, but these sections change only after a restart")
+	}
+	d.log.Info().Int("encoders_opened", len(opened)).Strs("encoders_retired", retired).
+		Int("key_cutters", len(cfg.KeyCutters)).Msg("configuration reloaded")
+	return nil
+}
+
+// reusableIn returns the station of encoder name if cfg keeps it unchanged.
+func (r *routing) reusableIn(cfg *config.Config, name string) *station {
+	for _, ec := range cfg.Encoders {
+		if ec.Name == name {
+			return r.reusable(ec)
+		}
+	}
+	return nil
+}
+
+// needsRestart names the sections of cfg that differ from the running ones
+// but cannot change while running.
+func (d *Daemon) needsRestart(cfg *config.Config) []string {
+	var out []string
+	for name, pair := range map[string][2]any{
+		"[mews]":         {d.cfg.Mews, cfg.Mews},
+		"[daemon]":       {d.cfg.Daemon, cfg.Daemon},
+		"[log]":          {d.cfg.Log, cfg.Log},
+		"[digital_keys]": {d.cfg.DigitalKeys, cfg.DigitalKeys},
+	} {
+		if !reflect.DeepEqual(pair[0], pair[1]) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
