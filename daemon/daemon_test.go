@@ -97,8 +97,14 @@ encoder = "desk-1"
 `, srv.URL(), srv.WSURL(), mewstest.ClientToken, mewstest.AccessToken, dir, extra, mewstest.KeyCutter1.ID)
 }
 
-// start runs a daemon; extra is appended to the config (encoders included).
+// start runs a daemon logging at debug level; extra is appended to the
+// config (encoders included).
 func start(t *testing.T, srv *mewstest.Server, dir, extra string) *harness {
+	t.Helper()
+	return startLogging(t, srv, dir, extra, zerolog.DebugLevel)
+}
+
+func startLogging(t *testing.T, srv *mewstest.Server, dir, extra string, level zerolog.Level) *harness {
 	t.Helper()
 	if extra == "" {
 		extra = encoders
@@ -108,7 +114,7 @@ func start(t *testing.T, srv *mewstest.Server, dir, extra string) *harness {
 		t.Fatalf("config: %v", err)
 	}
 	h := &harness{t: t, srv: srv, dir: dir, logs: &syncBuffer{}, done: make(chan error, 1)}
-	log := zerolog.New(h.logs).Level(zerolog.DebugLevel)
+	log := zerolog.New(h.logs).Level(level)
 	d, err := daemon.New(cfg, daemon.Deps{
 		Logger: log, Version: "test", ReportBackoff: 50 * time.Millisecond,
 		OnEncoded: func(o daemon.Outcome) {
@@ -392,4 +398,41 @@ delay = "300ms"
 	})
 	h.stop()
 	assertState(t, srv, id, mews.CommandProcessed, "")
+}
+
+// TestNoGuestDataOrTokensAboveDebug runs cuts, a failure and a foreign
+// command with the log at info level: no guest name, e-mail, phone or token
+// may appear.
+func TestNoGuestDataOrTokensAboveDebug(t *testing.T) {
+	srv := mewstest.NewServer()
+	t.Cleanup(srv.Close)
+	h := startLogging(t, srv, t.TempDir(), `
+[[encoders]]
+name = "desk-1"
+driver = "sim"
+delay = "1ms"
+failure_rate = 0.5
+seed = 7
+`, zerolog.InfoLevel)
+	var ids []string
+	for _, r := range []string{mewstest.ReservationArriving, mewstest.ReservationCheckedIn, mewstest.ReservationLongStay, mewstest.ReservationUnassigned} {
+		ids = append(ids, h.cut(mewstest.KeyCutter1, r, 1))
+	}
+	h.cut(mewstest.KeyCutter2, mewstest.ReservationArriving, 1)
+	h.waitFinal(ids...)
+	h.stop()
+	logs := h.logs.String()
+	if !strings.Contains(logs, "key encoded") {
+		t.Fatalf("the scenario logged nothing useful:\n%s", logs)
+	}
+	var secrets []string
+	for _, c := range []mews.Customer{mewstest.CustomerAngstrom, mewstest.CustomerNovak, mewstest.CustomerGarcia, mewstest.CustomerMuller} {
+		secrets = append(secrets, c.FirstName, c.LastName, c.Email, c.Phone)
+	}
+	secrets = append(secrets, "Angstrom", "Novak", mewstest.ClientToken, mewstest.AccessToken)
+	for _, s := range secrets {
+		if s != "" && strings.Contains(logs, s) {
+			t.Errorf("%q appears in the info-level log", s)
+		}
+	}
 }
