@@ -39,4 +39,3 @@ func TestExitCodes(t *testing.T) {
 		})
 	}
 }
-
