@@ -38,11 +38,17 @@ func Invalid(who string, err error) *keys.Error {
 	return &keys.Error{Msg: who + " gave no valid answer", MaybeCut: true, Err: err}
 }
 
-// roundForPeople writes 60s rather than 1m0s, and keeps milliseconds for
-// the sub-second deadlines of tests.
+// roundForPeople writes 60s rather than 1m0s. The budget is measured from
+// when the driver started, a little after the caller set the deadline, so
+// it is rounded up to the step the caller most likely configured: whole
+// seconds, or tenths for the sub-second deadlines of tests.
 func roundForPeople(d time.Duration) string {
 	if d >= time.Second {
-		return fmt.Sprintf("%ds", int64(d.Round(time.Second)/time.Second))
+		return fmt.Sprintf("%ds", int64(ceil(d, time.Second)/time.Second))
 	}
-	return d.Round(time.Millisecond).String()
+	return ceil(d, 100*time.Millisecond).String()
+}
+
+func ceil(d, step time.Duration) time.Duration {
+	return (d + step - 1) / step * step
 }
