@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin/mews-keyd
 
-.PHONY: all build test vet demo dist dist-check clean
+.PHONY: all build test vet demo dist dist-check clean bench torture fuzz
 
 all: build
 
@@ -39,3 +39,30 @@ dist-check:
 
 clean:
 	rm -rf bin dist
+
+# SPEC §7 measured: whole-pipeline and micro benchmarks against the
+# loopback simulators. Prints a table with the bars and writes
+# bench-results.json; BENCH_IDLE is how long the idle footprint is watched.
+BENCH_IDLE ?= 30s
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3s -timeout 15m ./daemon/bench/ \
+		-bench.json=$(CURDIR)/bench-results.json -bench.idle=$(BENCH_IDLE)
+
+# Randomized, seeded soak of the real binary under injected faults; a
+# failing run prints the seed that replays it (TORTURE_SEED=N).
+TORTURE_DURATION ?= 60s
+TORTURE_SEED ?= 0
+torture:
+	$(GO) run ./daemon/torture -duration $(TORTURE_DURATION) -seed $(TORTURE_SEED)
+
+# Each fuzz target for FUZZTIME (go test -fuzz takes one target at a time).
+# `make test` already runs the committed seed corpora.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := ./mews/:FuzzDecodeFrame ./mews/:FuzzAPIResponse ./keys/fias/:FuzzFrameReader \
+	./keys/fias/:FuzzDecodeRecord ./daemon/config/:FuzzParse
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done
