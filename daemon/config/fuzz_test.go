@@ -36,7 +36,9 @@ func FuzzParse(f *testing.F) {
 	env := func(name string) string {
 		return map[string]string{"MEWS_CLIENT_TOKEN": fuzzClientToken, "MEWS_ACCESS_TOKEN": fuzzAccessToken}[name]
 	}
-	leaks := func(s string) bool { return strings.Contains(s, fuzzClientToken) || strings.Contains(s, fuzzAccessToken) }
+	leaks := func(s string) bool {
+		return strings.Contains(s, fuzzClientToken) || strings.Contains(s, fuzzAccessToken)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, warnings, err := Parse("fuzz.toml", data, env)
 		for _, w := range warnings {
