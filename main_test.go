@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mews-keyd/mews-keyd/mews/mewstest"
 )
 
 func TestExitCodes(t *testing.T) {
@@ -37,5 +41,74 @@ func TestExitCodes(t *testing.T) {
 				t.Errorf("output %q lacks %q", all, tc.output)
 			}
 		})
+	}
+}
+
+// TestCheckProbesEverything runs `check` against the simulator: every probe
+// prints one line, and a lock system that cannot be reached fails the run.
+func TestCheckProbesEverything(t *testing.T) {
+	srv := mewstest.NewServer()
+	t.Cleanup(srv.Close)
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close() // nothing listens there any more
+
+	write := func(extra string) string {
+		path := filepath.Join(t.TempDir(), "config.toml")
+		text := fmt.Sprintf(`
+[mews]
+environment = "custom"
+api_url = %q
+ws_url = %q
+client_token = %q
+access_token = %q
+
+[daemon]
+state_dir = %q
+
+[[encoders]]
+name = "desk-1"
+driver = "sim"
+
+[[key_cutters]]
+device_id = %q
+encoder = "desk-1"
+%s`, srv.URL(), srv.WSURL(), mewstest.ClientToken, mewstest.AccessToken, t.TempDir(), mewstest.KeyCutter1.ID, extra)
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+
+	var out, errOut bytes.Buffer
+	if code := NewMain(&out, &errOut).Run(context.Background(), []string{"check", "--config", write("")}); code != exitOK {
+		t.Fatalf("check exited %d:\n%s%s", code, out.String(), errOut.String())
+	}
+	for _, want := range []string{"ok    config", "ok    Mews API", "ok    key cutter " + mewstest.KeyCutter1.ID, "ok    Mews WebSocket", "ok    encoder desk-1 (sim)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out.String())
+		}
+	}
+
+	out.Reset()
+	path := write(fmt.Sprintf(`
+[[encoders]]
+name = "lobby"
+driver = "fias"
+address = %q
+connect_timeout = "100ms"
+
+[[key_cutters]]
+identifier = "frontdesk-2"
+encoder = "lobby"
+`, deadAddr))
+	if code := NewMain(&out, &errOut).Run(context.Background(), []string{"check", "--config", path}); code != exitFail {
+		t.Errorf("check with an unreachable lock system exited %d, want %d", code, exitFail)
+	}
+	if !strings.Contains(out.String(), "FAIL  encoder lobby (fias): lock system link down since ") {
+		t.Errorf("check output does not name the dead link:\n%s", out.String())
 	}
 }

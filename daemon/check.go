@@ -78,6 +78,9 @@ func (d *Daemon) checkEncoder(ctx context.Context, st *station) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
+			if !h.Since.IsZero() {
+				return fmt.Errorf("%s since %s", h.Detail, h.Since.Local().Format(time.DateTime))
+			}
 			return fmt.Errorf("%s", h.Detail)
 		}
 		select {
