@@ -4,7 +4,7 @@
 // injects faults: socket drops, refused reconnects, 429 and 5xx storms,
 // slow and hung API calls, malformed and oversize frames, encoder
 // refusals, timeouts and crashes, lock refusals, silences and link drops,
-// SIGKILL restarts of the daemon (SIGHUP reloads when the daemon has them).
+// SIGKILL restarts of the daemon, SIGHUP reloads that replace the encoders.
 // Then it checks the invariants:
 //
 //   - every key command ends in exactly one final state in Mews, and

@@ -168,8 +168,8 @@ func makePlan(seed uint64, duration time.Duration) plan {
 		pause := pl.between(0, 300*time.Millisecond)
 		pl.add(pl.within(0.05, killsEnd), faultKill, func(r *run) { r.restart(pause) })
 	}
-	for range pl.times(1, 2) {
-		pl.add(pl.within(0, faultsEnd), faultReload, func(*run) {}) // see reloadImplemented
+	for range pl.times(2, 4) {
+		pl.add(pl.within(0, faultsEnd), "", func(r *run) { r.reload() }) // counts itself: it may be skipped
 	}
 	return pl.actions
 }
