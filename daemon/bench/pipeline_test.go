@@ -71,17 +71,8 @@ type pipeline struct {
 	srv      *mewstest.Server
 	cancel   context.CancelFunc
 	done     chan error
-	outcomes chan outcome
+	outcomes chan daemon.Outcome
 }
-
-// outcome is an encoder call as OnEncoded reported it, and when.
-type outcome struct {
-	daemon.Outcome
-	at time.Time
-}
-
-// started is when the encoder was called.
-func (o outcome) started() time.Time { return o.at.Add(-o.Duration) }
 
 // startPipeline runs a daemon on config text and waits until it is
 // connected and has made its start-up poll. The daemon logs at info level
@@ -92,13 +83,13 @@ func startPipeline(b *testing.B, srv *mewstest.Server, text string, outcomes int
 	if err != nil {
 		b.Fatalf("config: %v", err)
 	}
-	p := &pipeline{srv: srv, done: make(chan error, 1), outcomes: make(chan outcome, outcomes)}
+	p := &pipeline{srv: srv, done: make(chan error, 1), outcomes: make(chan daemon.Outcome, outcomes)}
 	d, err := daemon.New(cfg, daemon.Deps{
 		Logger:  zerolog.New(io.Discard).Level(zerolog.InfoLevel),
 		Version: "bench",
 		OnEncoded: func(o daemon.Outcome) {
 			select {
-			case p.outcomes <- outcome{o, time.Now()}:
+			case p.outcomes <- o:
 			default:
 				panic("bench: outcome channel full")
 			}
@@ -142,14 +133,14 @@ func waitSim(b *testing.B, srv *mewstest.Server, what string, cond func(*mewstes
 	}
 }
 
-func (p *pipeline) outcome(b *testing.B) outcome {
+func (p *pipeline) outcome(b *testing.B) daemon.Outcome {
 	b.Helper()
 	select {
 	case o := <-p.outcomes:
 		return o
 	case <-time.After(waitTimeout):
 		b.Fatal("no encoder call")
-		return outcome{}
+		return daemon.Outcome{}
 	}
 }
 
