@@ -22,8 +22,12 @@ func (d *Daemon) runCompaction(ctx context.Context) {
 				d.log.Error().Err(err).Msg("compacting the journal")
 				continue
 			}
-			if n > 0 {
-				d.log.Info().Int("removed", n).Msg("journal compacted")
+			stays, err := d.forgetFinishedStays()
+			if err != nil {
+				d.log.Error().Err(err).Msg("compacting the journal's first-key records")
+			}
+			if n+stays > 0 {
+				d.log.Info().Int("removed", n).Int("finished_stays", stays).Msg("journal compacted")
 			}
 		}
 	}

@@ -72,7 +72,9 @@ func (d *Daemon) encode(ctx context.Context, st *station, j job) {
 		for _, k := range res.Keys {
 			result.Keys = append(result.Keys, journal.Key{ID: k.ID, Type: string(k.Type), Value: k.Value})
 		}
-		d.rememberKey(j.data.ReservationID)
+		if req.NewKey {
+			d.rememberFirstKey(j.data.ReservationID, j.data.EndUtc)
+		}
 		log.Info().Int64(fieldLatencyMS, latency.Milliseconds()).Dur("encode_ms", took).Str("note", out.Note).Msg("key encoded")
 	} else {
 		out.State, out.Note = mews.CommandError, errorNote(encErr, st.timeout)
@@ -138,7 +140,8 @@ func (d *Daemon) reportWithoutJournal(ctx context.Context, id string, state mews
 
 // The first card of a reservation replaces whatever cards the room had
 // (FIAS KT=N); later ones are duplicates. Mews gives no flag, so the journal
-// remembers which reservations already got a card.
+// remembers which reservations already got a card, with the stay's end so
+// compaction can forget it once the guest is long gone.
 const firstKeyMetaPrefix = "first-key/"
 
 func (d *Daemon) isFirstKey(reservationID string) bool {
@@ -149,11 +152,33 @@ func (d *Daemon) isFirstKey(reservationID string) bool {
 	return err != nil || v == nil
 }
 
-func (d *Daemon) rememberKey(reservationID string) {
+func (d *Daemon) rememberFirstKey(reservationID string, end time.Time) {
 	if reservationID == "" {
 		return
 	}
-	if err := d.journal.SetMeta(firstKeyMetaPrefix+reservationID, []byte(d.now().UTC().Format(time.RFC3339))); err != nil {
+	if err := d.journal.SetMeta(firstKeyMetaPrefix+reservationID, []byte(end.UTC().Format(time.RFC3339))); err != nil {
 		d.log.Warn().Err(err).Msg("recording the reservation's first key")
 	}
+}
+
+// forgetFinishedStays drops first-key records of stays that ended more than
+// the journal history ago: no card will be cut for them again.
+func (d *Daemon) forgetFinishedStays() (int, error) {
+	recs, err := d.journal.MetaWithPrefix(firstKeyMetaPrefix)
+	if err != nil {
+		return 0, err
+	}
+	cutoff := d.now().Add(-d.cfg.Daemon.History.D())
+	n := 0
+	for key, v := range recs {
+		end, err := time.Parse(time.RFC3339, string(v))
+		if err == nil && end.After(cutoff) {
+			continue
+		}
+		if err := d.journal.DeleteMeta(key); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
