@@ -18,6 +18,9 @@ import (
 //   - encode finished but not reported: the outbox reports it (no action
 //     needed here: those entries are already in the outbox).
 func (d *Daemon) recover() error {
+	if moved := d.journal.MovedAside(); moved != "" {
+		d.replaySalvaged(moved)
+	}
 	entries, err := d.journal.Unfinished()
 	if err != nil {
 		return fmt.Errorf("reading the journal for recovery: %w", err)
@@ -36,6 +39,51 @@ func (d *Daemon) recover() error {
 			d.resume[e.CommandID] = true
 			d.hints.add(e.CommandID, d.now())
 		}
+	}
+	return nil
+}
+
+// replaySalvaged copies the unfinished commands that survive in a journal
+// file Open had to move aside into the fresh journal, so that recovery
+// treats them as if nothing had happened: an accepted command is resumed,
+// an interrupted encode is reported Error, and a result still waiting for
+// Mews is reported as it was. Without this, a command whose Processing
+// update was skipped during an outage would look Pending again and be cut
+// a second time.
+func (d *Daemon) replaySalvaged(moved string) {
+	entries, err := journal.Salvage(moved)
+	if err != nil {
+		d.log.Error().Err(err).Msg("nothing could be salvaged from the corrupt journal")
+		return
+	}
+	n := 0
+	for _, e := range entries {
+		if e.Step.Final() {
+			continue
+		}
+		log := d.log.With().Str(fieldCommand, e.CommandID).Str(fieldEncoder, e.Encoder).Logger()
+		if err := d.replay(e); err != nil {
+			log.Error().Err(err).Msg("could not restore a command salvaged from the corrupt journal")
+			continue
+		}
+		log.Warn().Stringer("step", e.Step).Msg("restored a command from the corrupt journal")
+		n++
+	}
+	d.log.Warn().Str("file", moved).Int("restored", n).Msg("unfinished commands salvaged from the corrupt journal")
+}
+
+func (d *Daemon) replay(e journal.Entry) error {
+	if _, _, err := d.journal.Accept(e.CommandID, e.Encoder, e.Device); err != nil {
+		return err
+	}
+	switch e.Step {
+	case journal.StepEncodeStarted:
+		return d.journal.StartEncode(e.CommandID)
+	case journal.StepReportQueued:
+		if e.Report == nil {
+			return d.journal.QueueReport(e.CommandID, "Error", lostTrackNote)
+		}
+		return d.journal.QueueReport(e.CommandID, e.Report.State, e.Report.Notes)
 	}
 	return nil
 }
