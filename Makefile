@@ -59,7 +59,7 @@ torture:
 # `make test` already runs the committed seed corpora.
 FUZZTIME ?= 10s
 FUZZ_TARGETS := ./mews/:FuzzDecodeFrame ./mews/:FuzzAPIResponse ./keys/fias/:FuzzFrameReader \
-	./keys/fias/:FuzzDecodeRecord ./daemon/config/:FuzzParse
+	./keys/fias/:FuzzDecodeRecord ./daemon/config/:FuzzParse ./daemon/journal/:FuzzSalvage
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \

@@ -65,3 +65,43 @@ func TestSalvageFromACorruptFile(t *testing.T) {
 		t.Errorf("queued report salvaged as %+v", r)
 	}
 }
+
+// FuzzSalvage: whatever a damaged file holds, Salvage returns without
+// panicking and only entries with an id and a known step.
+func FuzzSalvage(f *testing.F) {
+	dir := f.TempDir()
+	j, err := journal.Open(dir, journal.Options{Logger: zerolog.Nop(), UnsafeNoSync: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, id := range []string{"a", "b"} {
+		if _, _, err := j.Accept(id, "frontdesk", "dev"); err != nil {
+			f.Fatal(err)
+		}
+	}
+	if err := j.Close(); err != nil {
+		f.Fatal(err)
+	}
+	real, err := os.ReadFile(filepath.Join(dir, journal.FileName))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(real)
+	f.Add([]byte(`{"command_id":"x","step":"encode_started"}{"command_id":"x","step":"accepted"}`))
+	f.Add([]byte(`{"command_id":"y","step":"bogus"}{"command_id":`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "damaged")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		entries, err := journal.Salvage(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if e.CommandID == "" || e.Step.String() == "" || e.Step == 0 {
+				t.Errorf("salvaged an entry without id or step: %+v", e)
+			}
+		}
+	})
+}
