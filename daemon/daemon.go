@@ -61,8 +61,12 @@ type Outcome struct {
 	// encoder being called.
 	Latency time.Duration
 	// Queued is the part of Latency spent waiting behind other cards for
-	// the same encoder; Latency - Queued is the pipeline's own delay.
+	// the same encoder.
 	Queued time.Duration
+	// IO is the part of Latency spent waiting on Mews and the disk: the
+	// getAllByIds round trip, the journal writes, the Processing update.
+	// Latency - Queued - IO is the daemon's own overhead.
+	IO time.Duration
 	// Duration is how long the encoder took.
 	Duration time.Duration
 }

@@ -36,6 +36,7 @@ func (d *Daemon) runStation(ctx context.Context, st *station) {
 // is told.
 func (d *Daemon) encode(ctx context.Context, st *station, j job) {
 	log := st.log.With().Str(fieldCommand, j.cmd.ID).Logger()
+	ioStart := time.Now()
 	if gone := d.markProcessing(ctx, j.cmd.ID); gone != nil {
 		log.Info().Err(gone).Msg("command was closed in Mews before encoding; not cutting")
 		if err := d.journal.Abandon(j.cmd.ID, gone.Error()); err != nil {
@@ -53,6 +54,7 @@ func (d *Daemon) encode(ctx context.Context, st *station, j job) {
 		d.reportWithoutJournal(ctx, j.cmd.ID, mews.CommandError, "mews-keyd cannot write its journal (disk full?); no key was cut")
 		return
 	}
+	j.io += time.Since(ioStart)
 	req := cardRequest(&j.cmd, j.data, st.name, d.route.Load().rooms, d.isFirstKey(j.data.ReservationID))
 	// Shutdown does not abort a card being encoded: the encoder's own
 	// timeout bounds it.
@@ -64,7 +66,7 @@ func (d *Daemon) encode(ctx context.Context, st *station, j job) {
 	took := d.now().Sub(start)
 	d.metrics.ObserveEncode(st.name, took)
 
-	out := Outcome{CommandID: j.cmd.ID, Encoder: st.name, Latency: latency, Queued: j.waited, Duration: took}
+	out := Outcome{CommandID: j.cmd.ID, Encoder: st.name, Latency: latency, Queued: j.waited, IO: j.io, Duration: took}
 	result := journal.Result{OK: encErr == nil}
 	if encErr == nil {
 		out.State, out.Note = mews.CommandProcessed, processedNote(res, j.data.KeyCount, j.data.LockIDs)

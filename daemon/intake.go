@@ -48,7 +48,9 @@ func (d *Daemon) fetchAndAdmit(ctx context.Context, ids []string, seen map[strin
 	if len(fresh) == 0 {
 		return
 	}
+	fetchStart := time.Now()
 	cmds, err := d.api.CommandsByIDs(ctx, fresh)
+	fetched := arrival{io: time.Since(fetchStart)}
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
 			// The reconcile poll picks these up again: nothing is lost.
@@ -63,7 +65,8 @@ func (d *Daemon) fetchAndAdmit(ctx context.Context, ids []string, seen map[strin
 	}
 	for _, id := range fresh {
 		if cmd, ok := byID[id]; ok {
-			d.admit(cmd, seen[id])
+			fetched.seen = seen[id]
+			d.admit(cmd, fetched)
 		} else if d.resume[id] {
 			// Without this a vanished command would be fetched again at
 			// every poll, forever.
@@ -82,6 +85,7 @@ func (d *Daemon) fetchAndAdmit(ctx context.Context, ids []string, seen map[strin
 func (d *Daemon) catchUpActive(ctx context.Context) {
 	start := d.now()
 	cmds, err := d.api.ActiveCommands(ctx)
+	polled := arrival{seen: start, io: d.now().Sub(start)}
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
 			d.log.Error().Err(err).Msg("fetching active commands failed; retrying at the next poll")
@@ -90,7 +94,7 @@ func (d *Daemon) catchUpActive(ctx context.Context) {
 	}
 	for i := range cmds {
 		if d.admissible(cmds[i].ID) {
-			d.admit(&cmds[i], start)
+			d.admit(&cmds[i], polled)
 		}
 	}
 	// Resumed commands Mews already shows as Processing are not active, so
@@ -141,10 +145,18 @@ func (d *Daemon) admissible(id string) bool {
 
 // admit decides what happens to a command: queue it for its encoder, cancel
 // it as too old, or leave it alone.
-func (d *Daemon) admit(cmd *mews.Command, seen time.Time) {
+// arrival is how a command reached the intake: when the daemon first heard
+// of it, and how long fetching its details took (I/O, for the latency
+// breakdown).
+type arrival struct {
+	seen time.Time
+	io   time.Duration
+}
+
+func (d *Daemon) admit(cmd *mews.Command, at arrival) {
 	log := d.log.With().Str(fieldCommand, cmd.ID).Str(fieldDevice, cmd.Device.Name).Logger()
 	if d.resume[cmd.ID] {
-		d.resumeCommand(cmd, seen, log)
+		d.resumeCommand(cmd, at, log)
 		return
 	}
 	st := d.stationFor(cmd.Device)
@@ -185,12 +197,14 @@ func (d *Daemon) admit(cmd *mews.Command, seen time.Time) {
 		d.rejectCommand(cmd, st.name, mews.CommandCancelled, tooOldNote(age, limit), nil)
 		return
 	}
+	acceptStart := time.Now()
 	if _, _, err := d.journal.Accept(cmd.ID, st.name, cmd.Device.Name); err != nil {
 		log.Error().Err(err).Msg("cannot record the command in the journal; not cutting")
 		return
 	}
+	at.io += time.Since(acceptStart)
 	log.Info().Int("keys", data.KeyCount).Msg("key command queued")
-	st.enqueue(job{cmd: *cmd, data: data, seen: seen})
+	st.enqueue(job{cmd: *cmd, data: data, seen: at.seen, io: at.io})
 }
 
 // rejectCommand records a command that will not be encoded and queues its
@@ -221,7 +235,7 @@ func (d *Daemon) stationFor(dev mews.Device) *station {
 // it as Processing already (the update went out before the crash); it is
 // still ours to encode because the journal proves the encoder was never
 // called.
-func (d *Daemon) resumeCommand(cmd *mews.Command, seen time.Time, log zerolog.Logger) {
+func (d *Daemon) resumeCommand(cmd *mews.Command, at arrival, log zerolog.Logger) {
 	delete(d.resume, cmd.ID)
 	st := d.stationFor(cmd.Device)
 	data, err := cmd.KeyCutter()
@@ -242,6 +256,6 @@ func (d *Daemon) resumeCommand(cmd *mews.Command, seen time.Time, log zerolog.Lo
 		d.queueReport(cmd.ID, mews.CommandCancelled, tooOldNote(age, limit), log)
 	default:
 		log.Info().Msg("resuming a command accepted before the restart")
-		st.enqueue(job{cmd: *cmd, data: data, seen: seen})
+		st.enqueue(job{cmd: *cmd, data: data, seen: at.seen, io: at.io})
 	}
 }

@@ -18,6 +18,8 @@ type job struct {
 	// seen is when the daemon first heard of the command (event or poll),
 	// the start of the latency we report.
 	seen time.Time
+	// io is the time spent so far waiting on Mews and the disk.
+	io time.Duration
 	// queued is when the job joined its station's queue; waited is how long
 	// it stood behind other cards there.
 	queued time.Time
