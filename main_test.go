@@ -59,13 +59,7 @@ func TestCheckProbesEverything(t *testing.T) {
 	write := func(extra string) string {
 		path := filepath.Join(t.TempDir(), "config.toml")
 		text := fmt.Sprintf(`
-[mews]
-environment = "custom"
-api_url = %q
-ws_url = %q
-client_token = %q
-access_token = %q
-
+%s
 [daemon]
 state_dir = %q
 
@@ -76,7 +70,7 @@ driver = "sim"
 [[key_cutters]]
 device_id = %q
 encoder = "desk-1"
-%s`, srv.URL(), srv.WSURL(), mewstest.ClientToken, mewstest.AccessToken, t.TempDir(), mewstest.KeyCutter1.ID, extra)
+%s`, srv.MewsTOML(), t.TempDir(), mewstest.KeyCutter1.ID, extra)
 		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
 		}

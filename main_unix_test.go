@@ -67,13 +67,7 @@ func containsAll(s string, parts []string) bool {
 }
 
 const runConfig = `
-[mews]
-environment = "custom"
-api_url = %q
-ws_url = %q
-client_token = %q
-access_token = %q
-
+%s
 [daemon]
 state_dir = %q
 
@@ -99,7 +93,7 @@ func TestRunReloadsOnSIGHUP(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "config.toml")
 	write := func(extra string) {
-		text := fmt.Sprintf(runConfig, srv.URL(), srv.WSURL(), mewstest.ClientToken, mewstest.AccessToken,
+		text := fmt.Sprintf(runConfig, srv.MewsTOML(),
 			filepath.Join(dir, "state"), mewstest.KeyCutter1.ID, extra)
 		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 			t.Fatal(err)

@@ -76,13 +76,7 @@ func (s *syncBuffer) String() string {
 
 func configText(srv *mewstest.Server, dir, extra string) string {
 	return fmt.Sprintf(`
-[mews]
-environment = "custom"
-api_url = %q
-ws_url = %q
-client_token = %q
-access_token = %q
-max_command_age = "30m"
+%smax_command_age = "30m"
 reconcile_interval = "1h"
 
 [daemon]
@@ -94,7 +88,7 @@ level = "debug"
 [[key_cutters]]
 device_id = %q
 encoder = "desk-1"
-`, srv.URL(), srv.WSURL(), mewstest.ClientToken, mewstest.AccessToken, dir, extra, mewstest.KeyCutter1.ID)
+`, srv.MewsTOML(), dir, extra, mewstest.KeyCutter1.ID)
 }
 
 // start runs a daemon logging at debug level; extra is appended to the

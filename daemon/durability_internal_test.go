@@ -24,13 +24,7 @@ func TestNoEncodeWithoutJournal(t *testing.T) {
 	srv := mewstest.NewServer()
 	t.Cleanup(srv.Close)
 	text := fmt.Sprintf(`
-[mews]
-environment = "custom"
-api_url = %q
-ws_url = %q
-client_token = %q
-access_token = %q
-
+%s
 [daemon]
 state_dir = %q
 
@@ -41,7 +35,7 @@ driver = "sim"
 [[key_cutters]]
 device_id = %q
 encoder = "desk-1"
-`, srv.URL(), srv.WSURL(), mewstest.ClientToken, mewstest.AccessToken, t.TempDir(), mewstest.KeyCutter1.ID)
+`, srv.MewsTOML(), t.TempDir(), mewstest.KeyCutter1.ID)
 	cfg, _, err := config.Parse("test.toml", []byte(text), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)

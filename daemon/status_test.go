@@ -25,13 +25,7 @@ func TestHealthAndMetricsOfARunningDaemon(t *testing.T) {
 	srv := mewstest.NewServer()
 	t.Cleanup(srv.Close)
 	text := fmt.Sprintf(`
-[mews]
-environment = "custom"
-api_url = %q
-ws_url = %q
-client_token = %q
-access_token = %q
-
+%s
 [daemon]
 state_dir = %q
 status_listen = "127.0.0.1:0"
@@ -39,7 +33,7 @@ status_listen = "127.0.0.1:0"
 [[key_cutters]]
 device_id = %q
 encoder = "desk-1"
-`, srv.URL(), srv.WSURL(), mewstest.ClientToken, mewstest.AccessToken, t.TempDir(), encoders, mewstest.KeyCutter1.ID)
+`, srv.MewsTOML(), t.TempDir(), encoders, mewstest.KeyCutter1.ID)
 	cfg, _, err := config.Parse("status.toml", []byte(text), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)

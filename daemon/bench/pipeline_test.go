@@ -35,19 +35,13 @@ func hostDescription() string {
 // simulator, and a reconcile poll that never fires during a benchmark.
 func mewsSection(srv *mewstest.Server, stateDir string, limit int, window time.Duration) string {
 	return fmt.Sprintf(`
-[mews]
-environment = "custom"
-api_url = %q
-ws_url = %q
-client_token = %q
-access_token = %q
-request_limit = %d
+%srequest_limit = %d
 request_window = %q
 reconcile_interval = "1h"
 
 [daemon]
 state_dir = %q
-`, srv.URL(), srv.WSURL(), mewstest.ClientToken, mewstest.AccessToken, limit, window.String(), stateDir)
+`, srv.MewsTOML(), limit, window.String(), stateDir)
 }
 
 // simEncoder is one sim encoder that answers at once, and the key cutter

@@ -36,13 +36,7 @@ type Options struct {
 // configTemplate is a real configuration file, parsed by the real loader:
 // the demo exercises the same path an installation does.
 const configTemplate = `
-[mews]
-environment = "custom"
-api_url = %q
-ws_url = %q
-client_token = %q
-access_token = %q
-max_command_age = "30m"
+%smax_command_age = "30m"
 reconcile_interval = "1m"
 
 [daemon]
@@ -114,7 +108,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer os.RemoveAll(stateDir)
 
-	text := fmt.Sprintf(configTemplate, srv.URL(), srv.WSURL(), mewstest.ClientToken, mewstest.AccessToken,
+	text := fmt.Sprintf(configTemplate, srv.MewsTOML(),
 		stateDir, mewstest.KeyCutter1.ID, mewstest.KeyCutter2.Identifier, backOffice.ID)
 	cfg, _, err := config.Parse("demo.toml", []byte(text), func(string) string { return "" })
 	if err != nil {

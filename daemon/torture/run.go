@@ -132,13 +132,7 @@ func freeAddr() (string, error) {
 
 func (r *run) configText() string {
 	return fmt.Sprintf(`
-[mews]
-environment = "custom"
-api_url = %q
-ws_url = %q
-client_token = %q
-access_token = %q
-request_limit = %d
+%srequest_limit = %d
 request_window = %q
 max_command_age = "30m"
 reconcile_interval = "10s"
@@ -175,7 +169,7 @@ encoder = "desk-exec"
 [[key_cutters]]
 device_id = %q
 encoder = "desk-fias"
-`, r.srv.URL(), r.srv.WSURL(), mewstest.ClientToken, mewstest.AccessToken, requestLimit, requestWindow.String(),
+`, r.srv.MewsTOML(), requestLimit, requestWindow.String(),
 		filepath.Join(r.opts.dir, "state"), r.status, execTimeout.Milliseconds()+int64(100*(r.reloads%2)), r.opts.self,
 		ledgerEnv, r.ledger, r.lock.Addr(), 3+r.reloads%2, mewstest.KeyCutter1.ID, mewstest.KeyCutter2.ID)
 }

@@ -194,6 +194,13 @@ func (s *Server) Close() {
 	<-s.serving
 }
 
+// MewsTOML returns the start of a mews-keyd [mews] table that points at
+// this server with its tokens; append more [mews] keys or other tables.
+func (s *Server) MewsTOML() string {
+	return fmt.Sprintf("[mews]\nenvironment = \"custom\"\napi_url = %q\nws_url = %q\nclient_token = %q\naccess_token = %q\n",
+		s.URL(), s.WSURL(), ClientToken, AccessToken)
+}
+
 // serveHTTP routes to the API and the WebSocket endpoint.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
