@@ -76,7 +76,10 @@ type Daemon struct {
 	cfg  *config.Config
 	deps Deps
 	log  zerolog.Logger
-	now  func() time.Time
+	// mewsErrLog is for the errors an outage repeats with every event or
+	// poll: a few lines a minute say it all.
+	mewsErrLog zerolog.Logger
+	now        func() time.Time
 
 	api      *mews.Client
 	ws       *mews.WSClient
@@ -126,6 +129,7 @@ func New(cfg *config.Config, deps Deps) (*Daemon, error) {
 		cfg:        cfg,
 		deps:       deps,
 		log:        deps.Logger,
+		mewsErrLog: deps.Logger.Sample(&zerolog.BurstSampler{Burst: 3, Period: time.Minute}),
 		now:        deps.Now,
 		reloads:    make(chan reloadRequest),
 		hints:      newHintSet(),

@@ -430,3 +430,23 @@ seed = 7
 		}
 	}
 }
+
+// TestRepeatedMewsErrorsAreNotLoggedForEveryEvent: while Mews refuses
+// fetches, each event fails the same way; the log says so a few times a
+// minute, not once per event.
+func TestRepeatedMewsErrorsAreNotLoggedForEveryEvent(t *testing.T) {
+	srv := mewstest.NewServer()
+	t.Cleanup(srv.Close)
+	h := start(t, srv, t.TempDir(), "")
+	// Commands created after the start-up poll reach the daemon as events.
+	h.waitFor("catch-up poll", func(s *mewstest.Server) bool { return s.RequestCount(mews.OpActiveCommands) > 0 })
+	const failures = 8
+	srv.FailNext(mews.OpCommandsByIDs, failures, 400, "")
+	for i := range failures {
+		h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
+		h.waitFor("a fetch", func(s *mewstest.Server) bool { return s.RequestCount(mews.OpCommandsByIDs) > i })
+	}
+	if n := strings.Count(h.logs.String(), "fetching announced commands failed"); n < 1 || n > 3 {
+		t.Errorf("%d log lines for %d identical failures, want 1 to 3", n, failures)
+	}
+}

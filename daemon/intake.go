@@ -54,7 +54,7 @@ func (d *Daemon) fetchAndAdmit(ctx context.Context, ids []string, seen map[strin
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
 			// The reconcile poll picks these up again: nothing is lost.
-			d.log.Error().Err(err).Int("commands", len(fresh)).Msg("fetching announced commands failed; the next poll retries")
+			d.mewsErrLog.Error().Err(err).Int("commands", len(fresh)).Msg("fetching announced commands failed; the next poll retries")
 		}
 		return
 	}
@@ -88,7 +88,7 @@ func (d *Daemon) catchUpActive(ctx context.Context) {
 	polled := arrival{seen: start, io: d.now().Sub(start)}
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
-			d.log.Error().Err(err).Msg("fetching active commands failed; retrying at the next poll")
+			d.mewsErrLog.Error().Err(err).Msg("fetching active commands failed; retrying at the next poll")
 		}
 		return
 	}
