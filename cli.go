@@ -129,21 +129,12 @@ func (m *Main) configFlag(name string, args []string) (string, error) {
 	return path, err
 }
 
-// loadConfig reads the config and prints its warnings.
-func (m *Main) loadConfig(path string) (*config.Config, []string, error) {
-	cfg, warnings, err := config.Load(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	return cfg, warnings, nil
-}
-
 func (m *Main) runDaemon(ctx context.Context, args []string) error {
 	path, err := m.configFlag("run", args)
 	if err != nil {
 		return err
 	}
-	cfg, warnings, err := m.loadConfig(path)
+	cfg, warnings, err := config.Load(path)
 	if err != nil {
 		return err
 	}
@@ -235,7 +226,7 @@ func (m *Main) check(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, warnings, err := m.loadConfig(path)
+	cfg, warnings, err := config.Load(path)
 	if err != nil {
 		return err
 	}
@@ -258,7 +249,7 @@ func (m *Main) control(action string, args []string) error {
 	}
 	if action == "install" {
 		// Refuse to install a service that would fail at its first start.
-		if _, _, err := m.loadConfig(path); err != nil {
+		if _, _, err := config.Load(path); err != nil {
 			return err
 		}
 	}
