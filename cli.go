@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -159,15 +160,21 @@ func (m *Main) runDaemon(ctx context.Context, args []string) error {
 			if err != nil {
 				return err
 			}
+			// The watchdog and the reload handler live exactly as long as
+			// the daemon.
+			ctx, stop := context.WithCancel(ctx)
+			var helpers sync.WaitGroup
+			defer helpers.Wait()
+			defer stop()
 			// systemd restarts a daemon whose watchdog pings stop.
-			go func() {
+			helpers.Go(func() {
 				if err := install.WatchdogLoop(ctx, d.Healthy); err != nil {
 					log.Warn().Err(err).Msg("service watchdog")
 				}
-			}()
+			})
 			hup, stopHup := reloadSignals()
 			defer stopHup()
-			go func() {
+			helpers.Go(func() {
 				for {
 					select {
 					case <-ctx.Done():
@@ -176,7 +183,7 @@ func (m *Main) runDaemon(ctx context.Context, args []string) error {
 						reload(ctx, path, d, log)
 					}
 				}
-			}()
+			})
 			return d.Run(ctx)
 		},
 	})
