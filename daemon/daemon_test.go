@@ -297,9 +297,11 @@ func TestForeignDevicesLeftUntouched(t *testing.T) {
 	other := h.cut(mewstest.KeyCutter2, mewstest.ReservationArriving, 1) // not in [[key_cutters]]
 	ours := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
 	h.waitFinal(ours)
-	h.waitFor("foreign commands looked at", func(s *mewstest.Server) bool {
-		return strings.Count(h.logs.String(), "left untouched") >= 2
-	})
+	// The intake takes events in order: by the time ours is final, the two
+	// earlier foreign commands have been looked at.
+	if n := strings.Count(h.logs.String(), "left untouched"); n != 2 {
+		t.Errorf("%d log lines about foreign commands, want one each", n)
+	}
 	for _, id := range []string{printer, other} {
 		c, _ := srv.Command(id)
 		if c.State != mews.CommandPending && c.State != mews.CommandReceived {
@@ -448,5 +450,46 @@ func TestRepeatedMewsErrorsAreNotLoggedForEveryEvent(t *testing.T) {
 	}
 	if n := strings.Count(h.logs.String(), "fetching announced commands failed"); n < 1 || n > 3 {
 		t.Errorf("%d log lines for %d identical failures, want 1 to 3", n, failures)
+	}
+}
+
+// TestCommandCancelledWhileQueuedIsNotCut: the front desk cancels a command
+// in Mews while it waits behind another card; it is never encoded and
+// keeps the one final state Mews gave it.
+func TestCommandCancelledWhileQueuedIsNotCut(t *testing.T) {
+	srv := mewstest.NewServer()
+	t.Cleanup(srv.Close)
+	h := start(t, srv, t.TempDir(), `
+[[encoders]]
+name = "desk-1"
+driver = "sim"
+delay = "500ms"
+`)
+	first := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
+	h.waitFor("first card under way", func(s *mewstest.Server) bool {
+		c, _ := s.Command(first)
+		return c.State == mews.CommandProcessing
+	})
+	queued := h.cut(mewstest.KeyCutter1, mewstest.ReservationCheckedIn, 1)
+	h.waitFor("second command fetched", func(s *mewstest.Server) bool {
+		c, _ := s.Command(queued)
+		return c.State == mews.CommandReceived
+	})
+	srv.SetCommandState(queued, mews.CommandCancelled)
+	// The station is FIFO: once a later command is final, the cancelled
+	// one has had its turn.
+	later := h.cut(mewstest.KeyCutter1, mewstest.ReservationLongStay, 1)
+	h.waitFinal(first, later)
+	if n := h.encodedCount(queued); n != 0 {
+		t.Errorf("cancelled command encoded %d times", n)
+	}
+	var finals []mews.CommandState
+	for _, st := range srv.StateHistory(queued) {
+		if st.Final() {
+			finals = append(finals, st)
+		}
+	}
+	if len(finals) != 1 || finals[0] != mews.CommandCancelled {
+		t.Errorf("final states %v, want just Cancelled", finals)
 	}
 }
