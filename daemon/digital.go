@@ -78,6 +78,7 @@ type digitalKeys struct {
 	// Touched only by runDigital.
 	rooms map[string]mews.Resource
 	wake  map[string]time.Time // reservation id -> when to fetch it again
+	owed  map[string]time.Time // reservation id -> when to retry its write-back
 	// fetchFailures counts failed fetches in a row, for their backoff.
 	fetchFailures int
 }
@@ -91,6 +92,12 @@ type digitalRecord struct {
 	// RetryAt is set after a failure that certainly changed nothing.
 	RetryAt  time.Time `json:"retry_at"`
 	Attempts int       `json:"attempts,omitempty"`
+	// Gone are keys Mews must stop showing; ValidityOwed says the tokens
+	// of Keys still carry old dates. See digital_writeback.go.
+	Gone              []digitalKey `json:"gone,omitempty"`
+	ValidityOwed      bool         `json:"validity_owed,omitempty"`
+	WriteBackAt       time.Time    `json:"write_back_at"`
+	WriteBackAttempts int          `json:"write_back_attempts,omitempty"`
 }
 
 // digitalKey is a key as the encoder returned it, with the id of its record
@@ -100,12 +107,17 @@ type digitalKey struct {
 	Type  keys.KeyType `json:"type"`
 	Value string       `json:"value"`
 	Token string       `json:"token,omitempty"`
+	// Sent: an add of this key may have reached Mews, so look before
+	// adding it again.
+	Sent bool `json:"sent,omitempty"`
+	// Room is the resource id it was recorded for, to recognise it.
+	Room string `json:"room,omitempty"`
 }
 
 // worthKeeping: anything else says no more than a missing entry does.
 func (r *digitalRecord) worthKeeping() bool {
 	return r.Status != digitalkeys.NotIssued || r.Pending != "" || !r.WakeAt.IsZero() ||
-		!r.RetryAt.IsZero() || len(r.Keys) > 0
+		!r.RetryAt.IsZero() || len(r.Keys) > 0 || len(r.Gone) > 0 || r.ValidityOwed
 }
 
 // openDigital prepares the pipeline when [digital_keys] is enabled.
@@ -134,6 +146,7 @@ func (d *Daemon) openDigital() error {
 		catchUp:   make(chan struct{}, 1),
 		rooms:     map[string]mews.Resource{},
 		wake:      map[string]time.Time{},
+		owed:      map[string]time.Time{},
 	}
 	return nil
 }
@@ -207,6 +220,11 @@ func (d *Daemon) armDigitalTimer(timer *time.Timer) {
 			first = at
 		}
 	}
+	for _, at := range d.dk.owed {
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+	}
 	if first.IsZero() {
 		timer.Stop()
 		return
@@ -214,10 +232,25 @@ func (d *Daemon) armDigitalTimer(timer *time.Timer) {
 	timer.Reset(max(0, first.Sub(d.now())))
 }
 
-// digitalWake fetches the reservations whose time has come: a retry, an
-// issue_before_arrival window opening, an operation interrupted by a crash.
+// digitalWake retries the write-backs whose time has come, and fetches the
+// reservations whose time has come: a retry, an issue_before_arrival window
+// opening, an operation interrupted by a crash.
 func (d *Daemon) digitalWake(ctx context.Context) {
 	now := d.now()
+	for id, at := range d.dk.owed {
+		if at.After(now) || ctx.Err() != nil {
+			continue
+		}
+		delete(d.dk.owed, id)
+		rec, err := d.loadDigital(id)
+		if err != nil {
+			d.dk.log.Error().Err(err).Str(fieldReservation, id).Msg("reading the digital key record")
+			continue
+		}
+		if d.owesWriteBack(&rec) {
+			d.settleWriteBack(ctx, id, &rec, d.dk.log.With().Str(fieldReservation, id).Logger())
+		}
+	}
 	var ids []string
 	seen := map[string]time.Time{}
 	for id, at := range d.dk.wake {
@@ -252,14 +285,25 @@ func (d *Daemon) loadDigitalSchedule() {
 		case rec.Pending != "":
 			d.dk.log.Warn().Str(fieldReservation, id).Str(fieldAction, string(rec.Pending)).
 				Msg("a digital key operation was interrupted by a restart; checking the reservation")
+			d.scheduleDigital(id, &rec)
 			d.dk.wake[id] = now
 		default:
 			d.scheduleDigital(id, &rec)
+		}
+		if _, ok := d.dk.owed[id]; ok {
+			// A restart may follow a fix of what made Mews refuse; the
+			// backoff resumes where it was if it did not.
+			d.dk.owed[id] = now
 		}
 	}
 }
 
 func (d *Daemon) scheduleDigital(id string, rec *digitalRecord) {
+	if d.owesWriteBack(rec) {
+		d.dk.owed[id] = rec.WriteBackAt
+	} else {
+		delete(d.dk.owed, id)
+	}
 	at := rec.WakeAt
 	if !rec.RetryAt.IsZero() && (at.IsZero() || rec.RetryAt.Before(at)) {
 		at = rec.RetryAt
@@ -285,7 +329,7 @@ func (d *Daemon) pruneDigital() {
 		if json.Unmarshal(raw, &rec) != nil {
 			continue
 		}
-		if rec.Status == digitalkeys.Revoked && len(rec.Keys) == 0 && rec.Seen.Before(cutoff) {
+		if rec.Status == digitalkeys.Revoked && len(rec.Keys) == 0 && len(rec.Gone) == 0 && rec.Seen.Before(cutoff) {
 			if err := d.journal.DeleteMeta(key); err != nil {
 				d.dk.log.Warn().Err(err).Msg("pruning digital key records")
 				return
@@ -571,16 +615,20 @@ func (d *Daemon) applyDigital(ctx context.Context, p *plan, guest mews.Customer)
 	}
 	next := p.rec
 	next.State, next.Number, next.RetryAt, next.Attempts = p.dec.Next, r.Number, time.Time{}, 0
-	old := p.rec.Keys
+	cur := p.rec.Keys
 	switch act {
 	case digitalkeys.Revoke:
-		next.Keys = nil
+		cur = nil
 	default:
 		next.RoomName = newReq.LockIDs[0]
 		if len(res.Keys) > 0 || act != digitalkeys.Update {
-			next.Keys = newKeys(res.Keys)
+			cur = newKeys(res.Keys)
 		}
 	}
+	// The write-back owed is journalled with the result, so neither a
+	// failure nor a crash loses it.
+	d.owe(&next, act, p.rec.Grant, grant, p.rec.Keys, cur)
+	next.WriteBackAt, next.WriteBackAttempts = time.Time{}, 0
 	if err := d.saveDigital(r.ID, &next); err != nil {
 		// The key exists but the journal cannot say so; the pending mark
 		// left behind makes the next start check this reservation.
@@ -589,11 +637,8 @@ func (d *Daemon) applyDigital(ctx context.Context, p *plan, guest mews.Customer)
 	}
 	log.Info().Str("room", out.Room).Time("valid_until", out.ValidUntil).Int("keys", len(res.Keys)).
 		Int64(fieldLatencyMS, out.Latency.Milliseconds()).Msg("digital key " + doneVerb(act))
-	if d.dk.writeBack {
-		next.Keys = d.writeBack(ctx, r.ID, act, p.rec.Grant, grant, old, next.Keys, log)
-		if err := d.saveDigital(r.ID, &next); err != nil {
-			log.Error().Err(err).Msg("cannot journal the Mews records of the digital key")
-		}
+	if d.owesWriteBack(&next) {
+		d.settleWriteBack(ctx, r.ID, &next, log)
 	}
 }
 

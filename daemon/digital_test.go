@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -65,7 +66,7 @@ func signal(ch chan struct{}) {
 
 // startDigital runs a daemon; digital is the [digital_keys] table's body
 // (enabled and encoder are set already) and encoders the encoder section.
-func startDigital(t *testing.T, srv *mewstest.Server, dir, digital, encoders string) *digitalHarness {
+func startDigital(t *testing.T, srv *mewstest.Server, dir, digital, encoders string, opts ...func(*daemon.Deps)) *digitalHarness {
 	t.Helper()
 	if encoders == "" {
 		encoders = digitalEncoders
@@ -79,7 +80,7 @@ func startDigital(t *testing.T, srv *mewstest.Server, dir, digital, encoders str
 	h := &harness{t: t, srv: srv, dir: dir, logs: &syncBuffer{}, done: make(chan error, 1)}
 	dh.harness = h
 	log := zerolog.New(notifyWriter{h.logs, dh.changed}).Level(zerolog.DebugLevel)
-	d, err := daemon.New(cfg, daemon.Deps{
+	deps := daemon.Deps{
 		Logger: log, Version: "test", ReportBackoff: 20 * time.Millisecond,
 		OnDigitalKey: func(o daemon.DigitalOutcome) {
 			dh.mu.Lock()
@@ -87,7 +88,11 @@ func startDigital(t *testing.T, srv *mewstest.Server, dir, digital, encoders str
 			dh.mu.Unlock()
 			signal(dh.changed)
 		},
-	})
+	}
+	for _, o := range opts {
+		o(&deps)
+	}
+	d, err := daemon.New(cfg, deps)
 	if err != nil {
 		t.Fatalf("daemon.New: %v", err)
 	}
@@ -401,4 +406,142 @@ func TestDigitalKeyInterruptedIssue(t *testing.T) {
 	if n := len(h.of(res)); n != 1 {
 		t.Errorf("%d operations, want 1", n)
 	}
+}
+
+// TestDigitalKeyWriteBackRetried: Mews refuses the token twice with a
+// server error and once as a bad request; the daemon keeps trying, looks
+// before every new attempt, and Mews ends up with exactly one token.
+func TestDigitalKeyWriteBackRetried(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	h := startDigital(t, srv, t.TempDir(), "", "")
+	res := mewstest.ReservationArriving
+	srv.FailNext(mews.OpAddAccessTokens, 2, 500, "")
+	srv.FailNext(mews.OpAddAccessTokens, 1, 400, "")
+	srv.ResetRequests()
+	checkIn(srv, res)
+	h.waitAction(res, 1, digitalkeys.Issue)
+	h.waitFor("the token in Mews", func(s *mewstest.Server) bool { return len(activeTokens(s, res)) == 1 })
+	if all := srv.AccessTokens(); len(all) != 1 {
+		t.Errorf("%d tokens recorded, want 1: %+v", len(all), all)
+	}
+	adds, looks := srv.RequestCount(mews.OpAddAccessTokens), srv.RequestCount(mews.OpAccessTokens)
+	t.Logf("API requests for a check-in with 3 failed write-backs: %d (%v)", srv.RequestCount(""), srv.Requests())
+	if adds != 4 || looks != 3 {
+		t.Errorf("%d adds and %d look-ups, want 4 and 3", adds, looks)
+	}
+}
+
+// TestDigitalKeyWriteBackDeleteRetried: the token of a revoked key goes
+// even when Mews refuses the first deletes.
+func TestDigitalKeyWriteBackDeleteRetried(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	h := startDigital(t, srv, t.TempDir(), "", "")
+	res := mewstest.ReservationArriving
+	checkIn(srv, res)
+	h.waitAction(res, 1, digitalkeys.Issue)
+	h.waitFor("the token in Mews", func(s *mewstest.Server) bool { return len(activeTokens(s, res)) == 1 })
+	srv.FailNext(mews.OpDeleteAccessTokens, 2, 403, "")
+	srv.ResetRequests()
+	setState(srv, res, mews.ReservationProcessed)
+	h.waitAction(res, 2, digitalkeys.Revoke)
+	h.waitFor("the token deleted", func(s *mewstest.Server) bool { return len(activeTokens(s, res)) == 0 })
+	if n := srv.RequestCount(mews.OpDeleteAccessTokens); n != 3 {
+		t.Errorf("%d deletes, want 3", n)
+	}
+	if n := srv.RequestCount(mews.OpAccessTokens); n != 0 {
+		t.Errorf("%d look-ups for a delete, want none", n)
+	}
+}
+
+// TestDigitalKeyWriteBackAfterRestart: the first run's add fails and its
+// retry is an hour away when the daemon stops; the journal says the token
+// is owed, and the next run delivers it at once.
+func TestDigitalKeyWriteBackAfterRestart(t *testing.T) {
+	for _, landed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("first add landed=%v", landed), func(t *testing.T) {
+			srv := mewstest.NewServer()
+			defer srv.Close()
+			dir := t.TempDir()
+			res := mewstest.ReservationArriving
+			h := startDigital(t, srv, dir, "", "", func(d *daemon.Deps) { d.ReportBackoff = time.Hour })
+			srv.FailNext(mews.OpAddAccessTokens, 1, 500, "")
+			checkIn(srv, res)
+			h.waitAction(res, 1, digitalkeys.Issue)
+			h.until("the failed write-back", func() bool {
+				return strings.Contains(h.logs.String(), "recording the digital key in Mews failed; will retry")
+			})
+			h.stop()
+			if n := len(srv.AccessTokens()); n != 0 {
+				t.Fatalf("%d tokens after a failed add", n)
+			}
+			key := owedKey(t, dir, res)
+			if landed {
+				// As if the add had reached Mews and only its answer was
+				// lost: the next run must find it, not add a second.
+				c, err := mews.NewClient(mews.ClientConfig{APIURL: srv.URL(), ClientToken: mewstest.ClientToken,
+					AccessToken: mewstest.AccessToken, Client: "test"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, _ := srv.Reservation(res)
+				if _, err := c.AddAccessTokens(context.Background(), []mews.ResourceAccessToken{{ServiceOrderID: res,
+					ResourceID: mewstest.RoomID("102"), Type: mews.AccessTokenPinCode, Value: key.Value, SerialNumber: key.ID,
+					ValidityStartUtc: *r.ActualStartUtc, ValidityEndUtc: r.ScheduledEndUtc}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			srv.ResetRequests()
+			h2 := startDigital(t, srv, dir, "", "")
+			h2.waitFor("the token in Mews", func(s *mewstest.Server) bool {
+				return len(activeTokens(s, res)) == 1 && s.RequestCount(mews.OpAccessTokens) == 1
+			})
+			h2.until("the write-back settled", func() bool {
+				return strings.Contains(h2.logs.String(), "digital key recorded in Mews")
+			})
+			if all := srv.AccessTokens(); len(all) != 1 || all[0].Value != key.Value {
+				t.Errorf("Mews records %+v, want the one key %s", all, key.Value)
+			}
+			wantAdds := 1
+			if landed {
+				wantAdds = 0
+			}
+			if n := srv.RequestCount(mews.OpAddAccessTokens); n != wantAdds {
+				t.Errorf("%d adds after the restart, want %d", n, wantAdds)
+			}
+			if n := len(h2.of(res)); n != 0 {
+				t.Errorf("%d key operations after the restart, want none", n)
+			}
+		})
+	}
+}
+
+// owedKey reads the journal of a stopped daemon: the reservation's one key
+// must be owed to Mews, its add possibly sent.
+func owedKey(t *testing.T, dir, res string) struct{ ID, Value string } {
+	t.Helper()
+	j, err := journal.Open(dir, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	raw, err := j.GetMeta("digital/" + res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct {
+		Keys []struct {
+			ID, Value, Token string
+			Sent             bool
+		}
+	}
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		t.Fatalf("record %s: %v", raw, err)
+	}
+	if len(rec.Keys) != 1 || rec.Keys[0].Token != "" || !rec.Keys[0].Sent {
+		t.Fatalf("record %s, want one key whose add was sent and not confirmed", raw)
+	}
+	return struct{ ID, Value string }{rec.Keys[0].ID, rec.Keys[0].Value}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -12,33 +13,119 @@ import (
 	"github.com/mews-keyd/mews-keyd/mews"
 )
 
-// writeBack records digital keys in Mews as resource access tokens so staff
-// see them on the reservation: added when issued, their validity changed
-// when only the dates change, replaced when the room or the key changes,
-// deleted when revoked. It returns the keys with the token ids Mews gave
-// them. Failures are logged and never undo the key: the guest's door matters
-// more than the record.
-func (d *Daemon) writeBack(ctx context.Context, reservation string, act digitalkeys.Action,
-	prev, grant digitalkeys.Grant, old, cur []digitalKey, log zerolog.Logger) []digitalKey {
-	cur = slices.Clone(cur)
-	if act == digitalkeys.Revoke {
-		if d.deleteTokens(ctx, old, log) {
-			return nil
-		}
-		return old
+// Write-back records digital keys in Mews as resource access tokens so staff
+// see them on the reservation. What Mews should show is part of the
+// reservation's journalled record: Keys must show (a key without a token id
+// is owed an add), Gone must not (owed a delete), ValidityOwed says the
+// tokens' dates are behind the grant. Settling retries with backoff, across
+// restarts too, until Mews has accepted everything. Failures never undo the
+// key: the guest's door matters more than the record.
+
+// owesWriteBack reports whether Mews does not yet show what the record says.
+func (d *Daemon) owesWriteBack(rec *digitalRecord) bool {
+	if !d.dk.writeBack {
+		return false
+	}
+	if len(rec.Gone) > 0 || rec.ValidityOwed {
+		return true
+	}
+	return slices.ContainsFunc(rec.Keys, func(k digitalKey) bool {
+		_, v := tokenOf(k)
+		return k.Token == "" && v != ""
+	})
+}
+
+// owe records what Mews must show after a successful operation: the keys
+// the encoder returned replace the old ones, or, when only the dates
+// changed, the old tokens get the new dates.
+func (d *Daemon) owe(rec *digitalRecord, act digitalkeys.Action, prev, grant digitalkeys.Grant, old, cur []digitalKey) {
+	if !d.dk.writeBack {
+		rec.Keys = cur
+		return
 	}
 	if act == digitalkeys.Update && prev.Room == grant.Room && sameKeys(old, cur) {
-		kept := slices.Clone(old)
-		d.updateTokenValidity(ctx, kept, grant, log)
-		return kept
+		rec.Keys = slices.Clone(old)
+		rec.ValidityOwed = rec.ValidityOwed || slices.ContainsFunc(old, func(k digitalKey) bool { return k.Token != "" || k.Sent })
+		return
 	}
-	if !d.deleteTokens(ctx, old, log) {
-		log.Warn().Msg("Mews still shows the replaced digital key")
+	for _, k := range old {
+		if k.Token != "" || k.Sent {
+			rec.Gone = append(rec.Gone, k)
+		}
 	}
-	for i := range cur {
-		cur[i].Token = ""
+	rec.Keys, rec.ValidityOwed = cur, false
+	for i := range rec.Keys {
+		rec.Keys[i].Token, rec.Keys[i].Sent, rec.Keys[i].Room = "", false, grant.Room
 	}
-	return d.addTokens(ctx, reservation, grant, cur, log)
+}
+
+// settleWriteBack brings Mews in line with the record, saving the record as
+// it goes, and schedules a retry of whatever failed.
+func (d *Daemon) settleWriteBack(ctx context.Context, id string, rec *digitalRecord, log zerolog.Logger) {
+	err := d.syncTokens(ctx, id, rec, log)
+	if err == nil {
+		rec.WriteBackAt, rec.WriteBackAttempts = time.Time{}, 0
+	} else if ctx.Err() == nil {
+		rec.WriteBackAttempts++
+		rec.WriteBackAt = d.now().Add(d.reportBackoff(rec.WriteBackAttempts))
+		log.Warn().Err(err).Int("attempt", rec.WriteBackAttempts).Time("retry_at", rec.WriteBackAt).
+			Msg("recording the digital key in Mews failed; will retry")
+	}
+	if err := d.saveDigital(id, rec); err != nil {
+		log.Error().Err(err).Msg("cannot journal the Mews records of the digital key")
+	}
+}
+
+// syncTokens runs the owed deletes, adds and date changes. An add that may
+// have reached Mews (Sent) is first looked up, so a key never shows twice.
+func (d *Daemon) syncTokens(ctx context.Context, id string, rec *digitalRecord, log zerolog.Logger) error {
+	if slices.ContainsFunc(rec.Keys, unconfirmed) || slices.ContainsFunc(rec.Gone, unconfirmed) {
+		found, err := d.api.AccessTokens(ctx, []string{id})
+		if err != nil {
+			return err
+		}
+		claimed := map[string]bool{}
+		match(rec.Keys, found, claimed)
+		match(rec.Gone, found, claimed)
+	}
+	var errs []error
+	if err := d.deleteGone(ctx, rec); err != nil {
+		errs = append(errs, err)
+	}
+	if err := d.addTokens(ctx, id, rec); err != nil {
+		errs = append(errs, err)
+	}
+	if err := d.updateTokenValidity(ctx, rec); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		log.Debug().Msg("digital key recorded in Mews")
+	}
+	return errors.Join(errs...)
+}
+
+// unconfirmed: an add of this key may have reached Mews without our
+// learning its token id.
+func unconfirmed(k digitalKey) bool { return k.Token == "" && k.Sent }
+
+// match gives unconfirmed keys the ids of the active tokens Mews holds for
+// them; a key Mews does not hold was never added.
+func match(ks []digitalKey, found []mews.ResourceAccessToken, claimed map[string]bool) {
+	for i := range ks {
+		k := &ks[i]
+		if !unconfirmed(*k) {
+			continue
+		}
+		typ, value := tokenOf(*k)
+		for _, t := range found {
+			if t.IsActive && !claimed[t.ID] && t.Type == typ && t.Value == value && t.SerialNumber == k.ID &&
+				(k.Room == "" || t.ResourceID == k.Room) {
+				k.Token, claimed[t.ID] = t.ID, true
+				break
+			}
+		}
+		k.Sent = false
+	}
 }
 
 // tokenOf maps a key onto what Mews can record. Mews knows PIN codes and
@@ -61,70 +148,82 @@ func tokenOf(k digitalKey) (mews.AccessTokenType, string) {
 	}
 }
 
-func (d *Daemon) addTokens(ctx context.Context, reservation string, g digitalkeys.Grant, ks []digitalKey, log zerolog.Logger) []digitalKey {
+// addTokens adds the keys Mews does not show yet. They are journalled as
+// sent before the request leaves: whatever happens to it, the next attempt
+// looks before adding again.
+func (d *Daemon) addTokens(ctx context.Context, reservation string, rec *digitalRecord) error {
 	var tokens []mews.ResourceAccessToken
-	var index []int // tokens[i] records ks[index[i]]
-	for i, k := range ks {
+	var index []int // tokens[i] records rec.Keys[index[i]]
+	for i, k := range rec.Keys {
 		typ, value := tokenOf(k)
-		if value == "" {
+		if k.Token != "" || value == "" {
 			continue
 		}
 		tokens = append(tokens, mews.ResourceAccessToken{
-			ServiceOrderID: reservation, ResourceID: g.Room, Type: typ, Value: value, SerialNumber: k.ID,
-			ValidityStartUtc: g.From, ValidityEndUtc: g.Until,
+			ServiceOrderID: reservation, ResourceID: rec.Grant.Room, Type: typ, Value: value, SerialNumber: k.ID,
+			ValidityStartUtc: rec.Grant.From, ValidityEndUtc: rec.Grant.Until,
 		})
 		index = append(index, i)
 	}
 	if len(tokens) == 0 {
-		return ks
+		return nil
+	}
+	for _, i := range index {
+		rec.Keys[i].Sent, rec.Keys[i].Room = true, rec.Grant.Room
+	}
+	if err := d.saveDigital(reservation, rec); err != nil {
+		return err
 	}
 	added, err := d.api.AddAccessTokens(ctx, tokens)
 	if err != nil {
-		// Not retried: Mews may have recorded them, and a key must not
-		// show twice.
-		log.Warn().Err(err).Msg("recording the digital key in Mews failed; staff will not see it there")
-		return ks
+		return err
 	}
 	for i, t := range added {
 		if i < len(index) {
-			ks[index[i]].Token = t.ID
+			k := &rec.Keys[index[i]]
+			k.Token, k.Sent = t.ID, false
 		}
 	}
-	return ks
+	return nil
 }
 
-func (d *Daemon) updateTokenValidity(ctx context.Context, ks []digitalKey, g digitalkeys.Grant, log zerolog.Logger) {
+func (d *Daemon) updateTokenValidity(ctx context.Context, rec *digitalRecord) error {
+	if !rec.ValidityOwed {
+		return nil
+	}
+	g := rec.Grant
 	var updates []mews.AccessTokenUpdate
-	for _, k := range ks {
+	for _, k := range rec.Keys {
 		if k.Token != "" {
 			updates = append(updates, mews.AccessTokenUpdate{ID: k.Token, ValidityStartUtc: &g.From, ValidityEndUtc: &g.Until})
 		}
 	}
-	if len(updates) == 0 {
-		return
+	if len(updates) > 0 {
+		if _, err := d.api.UpdateAccessTokens(ctx, updates); err != nil {
+			return err
+		}
 	}
-	if _, err := d.api.UpdateAccessTokens(ctx, updates); err != nil {
-		log.Warn().Err(err).Msg("changing the digital key's dates in Mews failed; Mews shows the old dates")
-	}
+	rec.ValidityOwed = false
+	return nil
 }
 
-// deleteTokens reports whether Mews no longer shows the keys. A token Mews
-// does not know (deleted by staff) counts as deleted.
-func (d *Daemon) deleteTokens(ctx context.Context, ks []digitalKey, log zerolog.Logger) bool {
+// deleteGone deletes the tokens of replaced and revoked keys. A token Mews
+// does not know (deleted by staff) counts as deleted, and so does a key
+// whose add never reached Mews.
+func (d *Daemon) deleteGone(ctx context.Context, rec *digitalRecord) error {
 	var ids []string
-	for _, k := range ks {
+	for _, k := range rec.Gone {
 		if k.Token != "" {
 			ids = append(ids, k.Token)
 		}
 	}
-	if len(ids) == 0 {
-		return true
+	if len(ids) > 0 {
+		if err := d.api.DeleteAccessTokens(ctx, ids); err != nil && !errors.Is(err, mews.ErrBadRequest) {
+			return err
+		}
 	}
-	if err := d.api.DeleteAccessTokens(ctx, ids); err != nil && !errors.Is(err, mews.ErrBadRequest) {
-		log.Warn().Err(err).Msg("deleting the digital key's record in Mews failed")
-		return false
-	}
-	return true
+	rec.Gone = nil
+	return nil
 }
 
 func sameKeys(a, b []digitalKey) bool {
