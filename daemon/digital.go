@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -39,6 +40,10 @@ const (
 	// maxUpdatedWindow stays under Mews's limit of three months for one
 	// UpdatedUtc interval, whatever the months.
 	maxUpdatedWindow = 89 * 24 * time.Hour
+	// arrivalsBehind reaches back for Confirmed reservations whose
+	// scheduled start has just passed: a guest late for check-in still
+	// gets the key issued before arrival.
+	arrivalsBehind = time.Hour
 	// roomCacheLifetime bounds how stale a cached room may get when a
 	// Resource event is missed.
 	roomCacheLifetime = time.Hour
@@ -385,7 +390,7 @@ func (d *Daemon) digitalCatchUp(ctx context.Context) {
 		all = append(all, rs...)
 	}
 	d.dk.log.Debug().Int("reservations", len(all)).Time("since", from).Msg("digital key catch-up")
-	d.digitalProcess(ctx, all, nil)
+	d.digitalProcess(ctx, append(slices.Clone(all), d.digitalArrivals(ctx, start, all)...), nil)
 	if ctx.Err() != nil {
 		return
 	}
@@ -404,6 +409,36 @@ func (d *Daemon) digitalCatchUp(ctx context.Context) {
 	if err := d.journal.SetMeta(digitalWatermarkKey, []byte(newest.UTC().Format(time.RFC3339Nano))); err != nil {
 		d.dk.log.Error().Err(err).Msg("recording the digital key watermark")
 	}
+}
+
+// digitalArrivals returns the Confirmed reservations whose
+// issue_before_arrival window opens before the next poll, except those the
+// catch-up already has: nothing about them may have changed for days, so no
+// event or catch-up would bring them. Deciding about one not yet due
+// records when its window opens, and the pipeline's timer wakes it then.
+func (d *Daemon) digitalArrivals(ctx context.Context, now time.Time, have []mews.Reservation) []mews.Reservation {
+	ahead := d.dk.policy.IssueBeforeArrival
+	if ahead <= 0 {
+		return nil
+	}
+	to := minTime(now.Add(ahead+d.cfg.Mews.ReconcileInterval.D()), now.Add(maxUpdatedWindow))
+	rs, err := d.api.Reservations(ctx, mews.ReservationFilter{
+		States:             []mews.ReservationState{mews.ReservationConfirmed},
+		ScheduledStartFrom: now.Add(-arrivalsBehind), ScheduledStartTo: to,
+	})
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			d.dk.log.Error().Err(err).Msg("fetching the arrivals for digital keys failed; retrying at the next poll")
+		}
+		return nil
+	}
+	seen := make(map[string]bool, len(have))
+	for i := range have {
+		seen[have[i].ID] = true
+	}
+	rs = slices.DeleteFunc(rs, func(r mews.Reservation) bool { return seen[r.ID] })
+	d.dk.log.Debug().Int("reservations", len(rs)).Time("until", to).Msg("digital key arrivals")
+	return rs
 }
 
 func (d *Daemon) digitalWatermark() (time.Time, error) {

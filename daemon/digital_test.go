@@ -545,3 +545,30 @@ func owedKey(t *testing.T, dir, res string) struct{ ID, Value string } {
 	}
 	return struct{ ID, Value string }{rec.Keys[0].ID, rec.Keys[0].Value}
 }
+
+// TestDigitalKeyArrivalWithoutEvent: a reservation untouched for days gets
+// its key before arrival although no event or catch-up brings it; one
+// arriving a little later gets it when its window opens.
+func TestDigitalKeyArrivalWithoutEvent(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	now := time.Now().UTC().Truncate(time.Second)
+	const soon, later = "arrives-in-1h", "window-opens-in-2s"
+	for id, start := range map[string]time.Time{soon: now.Add(time.Hour), later: now.Add(2*time.Hour + 2*time.Second)} {
+		srv.AddReservation(mews.Reservation{ID: id, Number: id, State: mews.ReservationConfirmed,
+			AccountID: mewstest.CustomerAngstrom.ID, AssignedResourceID: mewstest.RoomID("103"),
+			ScheduledStartUtc: start, ScheduledEndUtc: start.Add(48 * time.Hour),
+			CreatedUtc: now.Add(-10 * 24 * time.Hour), UpdatedUtc: now.Add(-10 * 24 * time.Hour)})
+	}
+	h := startDigital(t, srv, t.TempDir(), `issue_before_arrival = "2h"`, "")
+	if o := h.waitAction(soon, 1, digitalkeys.Issue); o.Room != "103" {
+		t.Errorf("issued for room %q, want 103", o.Room)
+	}
+	h.waitAction(later, 1, digitalkeys.Issue)
+	// The catch-up, the arrivals, and the later one fetched when its
+	// window opens.
+	if n := srv.RequestCount(mews.OpReservations); n != 3 {
+		t.Errorf("%d reservation requests, want 3: %v", n, srv.Requests())
+	}
+	t.Logf("API requests from start-up to both keys recorded: %d (%v)", srv.RequestCount(""), srv.Requests())
+}

@@ -134,11 +134,15 @@ func (c *Client) Devices(ctx context.Context) ([]Device, error) {
 }
 
 // ReservationFilter selects reservations; empty fields do not filter. Mews
-// takes an updated interval of at most three months.
+// takes intervals of at most three months.
 type ReservationFilter struct {
-	IDs                 []string
-	UpdatedFrom         time.Time // reservations changed in [UpdatedFrom, UpdatedTo]
-	UpdatedTo           time.Time // zero with UpdatedFrom set: now
+	IDs         []string
+	UpdatedFrom time.Time // reservations changed in [UpdatedFrom, UpdatedTo]
+	UpdatedTo   time.Time // zero with UpdatedFrom set: now
+	// Reservations scheduled to start in [ScheduledStartFrom,
+	// ScheduledStartTo] (Mews's ScheduledStartUtc interval); both or neither.
+	ScheduledStartFrom  time.Time
+	ScheduledStartTo    time.Time
 	States              []ReservationState
 	AssignedResourceIDs []string
 }
@@ -154,6 +158,7 @@ func (c *Client) Reservations(ctx context.Context, f ReservationFilter) ([]Reser
 	type params struct {
 		ReservationIds      []string           `json:",omitempty"`
 		UpdatedUtc          *interval          `json:",omitempty"`
+		ScheduledStartUtc   *interval          `json:",omitempty"`
 		States              []ReservationState `json:",omitempty"`
 		AssignedResourceIds []string           `json:",omitempty"`
 		Limitation          limitation
@@ -165,6 +170,9 @@ func (c *Client) Reservations(ctx context.Context, f ReservationFilter) ([]Reser
 			to = time.Now()
 		}
 		base.UpdatedUtc = &interval{f.UpdatedFrom.UTC(), to.UTC()}
+	}
+	if !f.ScheduledStartFrom.IsZero() || !f.ScheduledStartTo.IsZero() {
+		base.ScheduledStartUtc = &interval{f.ScheduledStartFrom.UTC(), f.ScheduledStartTo.UTC()}
 	}
 	var all []Reservation
 	for chunk := range idChunks(f.IDs) {

@@ -70,6 +70,7 @@ func (s *Server) opGetReservations(body []byte) (any, error) {
 	var req struct {
 		ReservationIds      []string
 		UpdatedUtc          *interval
+		ScheduledStartUtc   *interval
 		States              []mews.ReservationState
 		AssignedResourceIds []string
 		Limitation          *limitation
@@ -85,6 +86,11 @@ func (s *Server) opGetReservations(body []byte) (any, error) {
 			return nil, err
 		}
 	}
+	if req.ScheduledStartUtc != nil {
+		if err := req.ScheduledStartUtc.check("ScheduledStartUtc"); err != nil {
+			return nil, err
+		}
+	}
 	ids, err := idSet("ReservationIds", req.ReservationIds)
 	if err != nil {
 		return nil, err
@@ -96,7 +102,8 @@ func (s *Server) opGetReservations(body []byte) (any, error) {
 	keep := func(r mews.Reservation) bool {
 		return passes(ids, r.ID) && passes(rooms, r.AssignedResourceID) &&
 			(req.States == nil || slices.Contains(req.States, r.State)) &&
-			(req.UpdatedUtc == nil || req.UpdatedUtc.contains(r.UpdatedUtc))
+			(req.UpdatedUtc == nil || req.UpdatedUtc.contains(r.UpdatedUtc)) &&
+			(req.ScheduledStartUtc == nil || req.ScheduledStartUtc.contains(r.ScheduledStartUtc))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
