@@ -26,8 +26,9 @@ func (d *Daemon) Health() status.Snapshot {
 	defer cancel()
 	route := d.route.Load()
 	for _, ec := range route.encoders {
-		h := encoderHealth(ctx, route.station(ec.Name))
-		snap.Encoders = append(snap.Encoders, status.EncoderHealth{Name: ec.Name, OK: h.OK, Detail: h.Detail, Since: h.Since})
+		st := route.station(ec.Name)
+		h := encoderHealth(ctx, st)
+		snap.Encoders = append(snap.Encoders, status.EncoderHealth{Name: ec.Name, OK: h.OK, Detail: h.Detail, Since: h.Since, Queue: st.depth()})
 	}
 	snap.Journal = d.journalHealth()
 	if j := d.journal; j != nil {

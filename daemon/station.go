@@ -34,11 +34,10 @@ type station struct {
 	timeout time.Duration
 	log     zerolog.Logger
 
-	mu      sync.Mutex
-	queue   []job
-	wake    chan struct{}
-	busy    bool
-	current string // command id being encoded, for health
+	mu    sync.Mutex
+	queue []job
+	wake  chan struct{}
+	busy  bool // a job is being encoded
 	// retired is set when a reload replaced the station: it finishes its
 	// queue, then its worker stops.
 	retired bool
@@ -68,11 +67,11 @@ func (s *station) next(ctx context.Context) (job, bool) {
 			j.waited = time.Since(j.queued)
 			s.queue[0] = job{}
 			s.queue = s.queue[1:]
-			s.busy, s.current = true, j.cmd.ID
+			s.busy = true
 			s.mu.Unlock()
 			return j, true
 		}
-		s.busy, s.current = false, ""
+		s.busy = false
 		retired := s.retired
 		s.mu.Unlock()
 		if retired {

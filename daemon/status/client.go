@@ -73,6 +73,9 @@ func Summary(s Snapshot) string {
 		if !e.Since.IsZero() {
 			state += " (since " + e.Since.Local().Format(time.DateTime) + ")"
 		}
+		if e.Queue > 0 {
+			state += fmt.Sprintf(", %d card(s) queued", e.Queue)
+		}
 		fmt.Fprintf(&b, "encoder:   %s %s\n", e.Name, state)
 	}
 	journal := "ok"

@@ -47,6 +47,9 @@ type EncoderHealth struct {
 	OK     bool      `json:"ok"`
 	Detail string    `json:"detail,omitempty"` // e.g. "lock system offline"
 	Since  time.Time `json:"since,omitzero"`   // when OK last changed
+	// Queue counts the key commands waiting for this encoder, the one
+	// being encoded included.
+	Queue int `json:"queue"`
 }
 
 // JournalHealth describes the local command journal in state_dir.

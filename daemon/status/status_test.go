@@ -178,7 +178,7 @@ func TestFetchRejectsOtherServers(t *testing.T) {
 
 func TestSummary(t *testing.T) {
 	snap := healthySnapshot()
-	snap.Encoders = append(snap.Encoders, EncoderHealth{Name: "mobile", Detail: "vendor API unreachable"})
+	snap.Encoders = append(snap.Encoders, EncoderHealth{Name: "mobile", Detail: "vendor API unreachable", Queue: 3})
 	snap.OutboxDepth = 4
 	snap.complete(time.Now())
 	got := Summary(snap)
@@ -188,7 +188,7 @@ func TestSummary(t *testing.T) {
 		"mews:      connected since ",
 		", last event 10s ago",
 		"encoder:   frontdesk ok",
-		"encoder:   mobile FAILING: vendor API unreachable",
+		"encoder:   mobile FAILING: vendor API unreachable, 3 card(s) queued",
 		"journal:   ok, 2 open command(s)",
 		"outbox:    4 update(s) waiting for Mews",
 	} {

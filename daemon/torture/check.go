@@ -303,9 +303,7 @@ func (r *run) checkLog(res *result) {
 	}
 	secrets := []string{mewstest.ClientToken, mewstest.AccessToken}
 	for _, tok := range secrets[:2] {
-		for _, part := range strings.Split(tok, "-") {
-			secrets = append(secrets, part)
-		}
+		secrets = append(secrets, strings.Split(tok, "-")...)
 	}
 	var leaks, crashes []string
 	lines := 0
