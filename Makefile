@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin/mews-keyd
 
-.PHONY: all build test vet demo dist dist-check clean bench torture fuzz
+.PHONY: all build test vet lint demo dist dist-check clean bench torture fuzz
 
 all: build
 
@@ -23,6 +23,13 @@ vet:
 test: vet
 	GOOS=windows $(GO) build ./...
 	$(GO) test -race -timeout 15m ./...
+
+# Static analysis beyond vet (unused code, simplifications), pinned.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint:
+	GOBIN=$(CURDIR)/bin $(GO) install $(STATICCHECK)
+	bin/staticcheck ./...
+	GOOS=windows bin/staticcheck ./...
 
 demo:
 	$(GO) run -ldflags '$(LDFLAGS)' . demo
