@@ -95,7 +95,9 @@ type Daemon struct {
 	reloads chan reloadRequest
 	// startStation runs a station's worker; set by Run for reloads.
 	startStation func(*station)
-	dk           *digitalKeys // nil unless [digital_keys] is enabled
+	// intakeBeat is when the intake last came round its loop (UnixNano).
+	intakeBeat atomic.Int64
+	dk         *digitalKeys // nil unless [digital_keys] is enabled
 
 	hints      *hintSet
 	catchUp    chan struct{}
@@ -139,6 +141,7 @@ func New(cfg *config.Config, deps Deps) (*Daemon, error) {
 		registry:   deps.Registry,
 		metrics:    status.NewMetrics(deps.Registry),
 	}
+	d.intakeBeat.Store(time.Now().UnixNano())
 	client := fmt.Sprintf("%s %s", cfg.Mews.Client, deps.Version)
 	api, err := mews.NewClient(mews.ClientConfig{
 		APIURL:        cfg.Mews.APIURL,

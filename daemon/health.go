@@ -54,10 +54,17 @@ func (d *Daemon) journalHealth() status.JournalHealth {
 	return h
 }
 
+// intakeStall is how long the intake may go without coming round its loop
+// before the daemon counts as hung. It is generous on purpose: a catch-up
+// poll during a Mews outage legitimately retries for up to two minutes.
+const intakeStall = 5 * time.Minute
+
 // Healthy is what the service watchdog asks: can the daemon still do its
-// work? A journal that cannot be read means it cannot.
+// work? Not when its journal cannot be read, nor when the intake, which
+// every command passes through, has been stuck for intakeStall.
 func (d *Daemon) Healthy() bool {
-	return d.journalHealth().OK
+	beat := time.Unix(0, d.intakeBeat.Load())
+	return d.journalHealth().OK && time.Since(beat) < intakeStall
 }
 
 var _ status.Source = (*Daemon)(nil)

@@ -19,10 +19,16 @@ const maxBatch = 1000
 func (d *Daemon) runIntake(ctx context.Context) {
 	reconcile := time.NewTicker(d.cfg.Mews.ReconcileInterval.D())
 	defer reconcile.Stop()
+	// The watchdog's proof of life (Healthy): an idle intake still comes
+	// round once a minute.
+	beat := time.NewTicker(time.Minute)
+	defer beat.Stop()
 	for {
+		d.intakeBeat.Store(time.Now().UnixNano())
 		select {
 		case <-ctx.Done():
 			return
+		case <-beat.C:
 		case <-d.hints.ready:
 			ids, seen := d.hints.take(maxBatch)
 			d.fetchAndAdmit(ctx, ids, seen)
