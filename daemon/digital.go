@@ -295,10 +295,15 @@ func (d *Daemon) loadDigitalSchedule() {
 		default:
 			d.scheduleDigital(id, &rec)
 		}
-		if _, ok := d.dk.owed[id]; ok {
-			// A restart may follow a fix of what made Mews refuse; the
-			// backoff resumes where it was if it did not.
-			d.dk.owed[id] = now
+		if d.owesWriteBack(&rec) {
+			// A restart may follow a fix of what made Mews refuse: try at
+			// once (the backoff resumes where it was if it did not). The
+			// new time is journalled, so looking at the reservation again
+			// before the retry does not push it back.
+			rec.WriteBackAt = now
+			if err := d.saveDigital(id, &rec); err != nil {
+				d.dk.log.Error().Err(err).Str(fieldReservation, id).Msg("scheduling the owed write-back")
+			}
 		}
 	}
 }
