@@ -421,7 +421,11 @@ func TestDigitalKeyWriteBackRetried(t *testing.T) {
 	srv.ResetRequests()
 	checkIn(srv, res)
 	h.waitAction(res, 1, digitalkeys.Issue)
-	h.waitFor("the token in Mews", func(s *mewstest.Server) bool { return len(activeTokens(s, res)) == 1 })
+	// The simulator stores a token before it logs the request that added
+	// it: wait for both.
+	h.waitFor("the token in Mews", func(s *mewstest.Server) bool {
+		return len(activeTokens(s, res)) == 1 && s.RequestCount(mews.OpAddAccessTokens) >= 4
+	})
 	if all := srv.AccessTokens(); len(all) != 1 {
 		t.Errorf("%d tokens recorded, want 1: %+v", len(all), all)
 	}
@@ -446,7 +450,9 @@ func TestDigitalKeyWriteBackDeleteRetried(t *testing.T) {
 	srv.ResetRequests()
 	setState(srv, res, mews.ReservationProcessed)
 	h.waitAction(res, 2, digitalkeys.Revoke)
-	h.waitFor("the token deleted", func(s *mewstest.Server) bool { return len(activeTokens(s, res)) == 0 })
+	h.waitFor("the token deleted", func(s *mewstest.Server) bool {
+		return len(activeTokens(s, res)) == 0 && s.RequestCount(mews.OpDeleteAccessTokens) >= 3
+	})
 	if n := srv.RequestCount(mews.OpDeleteAccessTokens); n != 3 {
 		t.Errorf("%d deletes, want 3", n)
 	}

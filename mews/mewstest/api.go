@@ -78,13 +78,15 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return // never answered, logged by handle
 	}
 	entry.Status = status
+	// Logged before the answer goes out: once a client has its answer, the
+	// request log already shows the request.
+	s.logRequest(entry)
 	if retryAfter != "" {
 		w.Header().Set("Retry-After", retryAfter)
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(answer) // the client may be gone; nothing to do about it
-	s.logRequest(entry)
 	s.log.Debug().Str("op", op).Int("status", status).Str("request_id", reqID).Msg("served")
 }
 
