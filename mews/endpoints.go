@@ -31,6 +31,7 @@ func CheckURL(raw, secure string) (*url.URL, error) {
 		return nil, fmt.Errorf("invalid URL %q: no host", raw)
 	}
 	plain := map[string]string{"https": "http", "wss": "ws"}[secure]
+	// Redacted: a password in the URL must not reach an error message.
 	switch u.Scheme {
 	case secure:
 		return u, nil
@@ -38,9 +39,9 @@ func CheckURL(raw, secure string) (*url.URL, error) {
 		if IsLoopback(u.Hostname()) {
 			return u, nil
 		}
-		return nil, fmt.Errorf("URL %q: %s:// is only allowed for loopback hosts, use %s://", raw, plain, secure)
+		return nil, fmt.Errorf("URL %q: %s:// is only allowed for loopback hosts, use %s://", u.Redacted(), plain, secure)
 	default:
-		return nil, fmt.Errorf("URL %q: scheme must be %s", raw, secure)
+		return nil, fmt.Errorf("URL %q: scheme must be %s", u.Redacted(), secure)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 
 	"github.com/mews-keyd/mews-keyd/keys"
 	"github.com/mews-keyd/mews-keyd/keys/wire"
+	"github.com/mews-keyd/mews-keyd/mews"
 )
 
 // Log field names.
@@ -80,7 +81,9 @@ func (c *Config) Validate() error {
 	case !c.UseCommandAPIURL && c.URL == "":
 		return errors.New("url: required unless use_command_api_url = true")
 	case c.URL != "":
-		if _, err := checkURL(c.URL); err != nil {
+		// Requests carry guest data and the headers credentials: plain
+		// http only to this machine.
+		if _, err := mews.CheckURL(c.URL, "https"); err != nil {
 			return fmt.Errorf("url: %w", err)
 		}
 	}
@@ -93,30 +96,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("max_response_bytes: must be positive, not %d", c.MaxResponseBytes)
 	}
 	return nil
-}
-
-// checkURL refuses plain http except to this machine: the requests carry
-// guest data and the headers credentials.
-func checkURL(raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("invalid URL: %w", err)
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("invalid URL %q: no host", raw)
-	}
-	switch u.Scheme {
-	case "https":
-		return u, nil
-	case "http":
-		host := u.Hostname()
-		if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
-			return u, nil
-		}
-		return nil, fmt.Errorf("URL %q: http:// is only allowed for loopback hosts, use https://", u.Redacted())
-	default:
-		return nil, fmt.Errorf("URL %q: scheme must be https", u.Redacted())
-	}
 }
 
 type driver struct{}
@@ -247,7 +226,7 @@ func (e *Encoder) run(ctx context.Context, op wire.Operation, req keys.Request) 
 		if req.APIURL == "" {
 			return keys.Result{}, keys.Failf("the key cutter has no API URL in Mews")
 		}
-		if _, err := checkURL(req.APIURL); err != nil {
+		if _, err := mews.CheckURL(req.APIURL, "https"); err != nil {
 			return keys.Result{}, &keys.Error{Msg: "the key cutter's API URL in Mews is not usable", Err: err}
 		}
 		target = req.APIURL
