@@ -167,6 +167,19 @@ func (dh *digitalHarness) waitNothingToDo(reservation string, n int) {
 	dh.until(fmt.Sprintf("%d no-op decisions for %s", n, reservation), func() bool { return dh.nothingToDo(reservation) >= n })
 }
 
+// replayChangesNothing pushes the reservation's check-in event once more, as
+// a late or repeated event would arrive, and checks that the daemon looked
+// at it and still has done exactly wantOps key operations.
+func (dh *digitalHarness) replayChangesNothing(srv *mewstest.Server, reservation string, wantOps int) {
+	dh.t.Helper()
+	k := dh.nothingToDo(reservation)
+	srv.PushEvents(mews.Event{Type: mews.EventReservation, ID: reservation, State: string(mews.ReservationStarted)})
+	dh.waitNothingToDo(reservation, k+1)
+	if n := len(dh.of(reservation)); n != wantOps {
+		dh.t.Errorf("%d key operations after a replayed event, want %d", n, wantOps)
+	}
+}
+
 func activeTokens(srv *mewstest.Server, reservation string) []mews.ResourceAccessToken {
 	var out []mews.ResourceAccessToken
 	for _, tok := range srv.AccessTokens() {
@@ -294,12 +307,7 @@ func TestDigitalKeyLifecycle(t *testing.T) {
 			t.Errorf("%d API requests for a check-out, want at most 2", n)
 		}
 		// The check-in event arriving late changes nothing.
-		k := h.nothingToDo(res)
-		srv.PushEvents(mews.Event{Type: mews.EventReservation, ID: res, State: string(mews.ReservationStarted)})
-		h.waitNothingToDo(res, k+1)
-		if n := len(h.of(res)); n != 4 {
-			t.Errorf("%d operations after a late event, want 4", n)
-		}
+		h.replayChangesNothing(srv, res, 4)
 	})
 }
 
@@ -400,12 +408,7 @@ func TestDigitalKeyInterruptedIssue(t *testing.T) {
 		t.Errorf("reissued for room %q, want 101", o.Room)
 	}
 	// Another look at the same version does nothing more.
-	k := h.nothingToDo(res)
-	srv.PushEvents(mews.Event{Type: mews.EventReservation, ID: res, State: string(mews.ReservationStarted)})
-	h.waitNothingToDo(res, k+1)
-	if n := len(h.of(res)); n != 1 {
-		t.Errorf("%d operations, want 1", n)
-	}
+	h.replayChangesNothing(srv, res, 1)
 }
 
 // TestDigitalKeyWriteBackRetried: Mews refuses the token twice with a
