@@ -116,6 +116,9 @@ type Daemon struct {
 	// outbox.go): the Processing update is then skipped, so an outage does
 	// not keep guests waiting at the desk.
 	updatesFailing atomic.Bool
+	// refusedReports counts reports Mews refused for commands it still
+	// shows active (outbox.go), for /healthz.
+	refusedReports atomic.Int64
 }
 
 // New builds the daemon: clients, journal and encoders. Nothing is contacted
@@ -230,12 +233,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.deps.OnReady()
 	}
 
-	// Workers and the outbox outlive the intake: they get their own context,
-	// cancelled only after the intake has stopped feeding them.
-	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopWork()
+	// Stations stop taking cards as soon as ctx ends; the card being
+	// encoded finishes (encode detaches it from ctx). The outbox outlives
+	// them, to report those last cards.
 	var work sync.WaitGroup
-	d.startStation = func(st *station) { work.Go(func() { d.runStation(workCtx, st) }) }
+	d.startStation = func(st *station) { work.Go(func() { d.runStation(ctx, st) }) }
 	for _, st := range d.route.Load().stations {
 		d.startStation(st)
 	}
@@ -258,7 +260,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	intake.Wait()
 
 	d.log.Info().Msg("shutting down: letting in-flight encodes finish")
-	stopWork()
 	work.Wait()
 	stopOutbox()
 	outbox.Wait()

@@ -52,6 +52,8 @@ type harness struct {
 	cancel context.CancelFunc
 	done   chan error
 	d      *daemon.Daemon
+	// logged is signalled after every log line (waitLog).
+	logged chan struct{}
 
 	mu       sync.Mutex
 	outcomes []daemon.Outcome
@@ -107,8 +109,8 @@ func startLogging(t *testing.T, srv *mewstest.Server, dir, extra string, level z
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	h := &harness{t: t, srv: srv, dir: dir, logs: &syncBuffer{}, done: make(chan error, 1)}
-	log := zerolog.New(h.logs).Level(level)
+	h := &harness{t: t, srv: srv, dir: dir, logs: &syncBuffer{}, done: make(chan error, 1), logged: make(chan struct{}, 1)}
+	log := zerolog.New(notifyWriter{h.logs, h.logged}).Level(level)
 	d, err := daemon.New(cfg, daemon.Deps{
 		Logger: log, Version: "test", ReportBackoff: 50 * time.Millisecond,
 		OnEncoded: func(o daemon.Outcome) {
@@ -152,6 +154,21 @@ func (h *harness) waitFor(what string, cond func(*mewstest.Server) bool) {
 	defer cancel()
 	if err := h.srv.Wait(ctx, cond); err != nil {
 		h.t.Fatalf("waiting for %s: %v\nlogs:\n%s", what, err, h.logs.String())
+	}
+}
+
+// waitLog waits until cond holds for the log so far, re-checking after
+// every line: for what the daemon does without asking Mews anything.
+func (h *harness) waitLog(what string, cond func(logs string) bool) {
+	h.t.Helper()
+	deadline := time.NewTimer(waitTimeout)
+	defer deadline.Stop()
+	for !cond(h.logs.String()) {
+		select {
+		case <-h.logged:
+		case <-deadline.C:
+			h.t.Fatalf("waiting for %s\nlogs:\n%s", what, h.logs.String())
+		}
 	}
 }
 

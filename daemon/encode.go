@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/mews-keyd/mews-keyd/daemon/journal"
@@ -15,6 +16,10 @@ import (
 // keep a guest waiting at the desk much longer.
 const markTimeout = 2 * time.Second
 
+// runStation runs one station's queue until ctx ends (or, for a station a
+// reload retired, until its queue is empty). Stopping never starts another
+// card: what is still queued stays accepted in the journal and is resumed
+// by the next start, where a command Mews cancelled meanwhile is dropped.
 func (d *Daemon) runStation(ctx context.Context, st *station) {
 	for {
 		j, ok := st.next(ctx)
@@ -37,7 +42,9 @@ func (d *Daemon) runStation(ctx context.Context, st *station) {
 func (d *Daemon) encode(ctx context.Context, st *station, j job) {
 	log := st.log.With().Str(fieldCommand, j.cmd.ID).Logger()
 	ioStart := time.Now()
-	if gone := d.markProcessing(ctx, j.cmd.ID); gone != nil {
+	// The station has taken this card: a stop from here on lets it finish,
+	// so the Processing update is not cut short either.
+	if gone := d.markProcessing(context.WithoutCancel(ctx), j.cmd.ID); gone != nil {
 		log.Info().Err(gone).Msg("command was closed in Mews before encoding; not cutting")
 		if err := d.journal.Abandon(j.cmd.ID, gone.Error()); err != nil {
 			log.Error().Err(err).Msg("recording abandoned command")
@@ -98,9 +105,9 @@ func (d *Daemon) encode(ctx context.Context, st *station, j job) {
 }
 
 // markProcessing tells Mews the command is being worked on. It returns an
-// error only when Mews says the command can no longer be processed
-// (cancelled, already final or gone); any other failure is logged and the
-// encode goes ahead, because an outage must not stop keys being cut.
+// error only when Mews shows the command closed (cancelled, already final
+// or gone); any other failure is logged and the encode goes ahead, because
+// an outage must not stop keys being cut.
 //
 // While Mews is failing our updates (the outbox's last delivery, or the
 // last Processing update, failed) the update is not even tried: each key
@@ -117,8 +124,14 @@ func (d *Daemon) markProcessing(ctx context.Context, id string) error {
 	switch {
 	case err == nil:
 		return nil
-	case commandClosed(err):
-		return err
+	case refused(err):
+		rctx, cancel := context.WithTimeout(ctx, markTimeout)
+		defer cancel()
+		if closed := d.closedInMews(rctx, id); closed != nil {
+			return fmt.Errorf("%w (%w)", closed, err)
+		}
+		d.log.Warn().Err(err).Str(fieldCommand, id).Msg("Mews refused the Processing update but still shows the command active; encoding anyway")
+		return nil
 	default:
 		d.updatesFailing.Store(true)
 		d.log.Warn().Err(err).Str(fieldCommand, id).Msg("could not mark the command Processing in Mews; encoding anyway")
@@ -126,16 +139,37 @@ func (d *Daemon) markProcessing(ctx context.Context, id string) error {
 	}
 }
 
-// commandClosed reports whether Mews refused an update because the command
-// is final or no longer exists: retrying cannot help.
-func commandClosed(err error) bool {
+// refused reports whether Mews refused an update (400, 403). Such a refusal
+// alone does not prove the command is closed — a note Mews did not like
+// gets the same answer — so closedInMews reads it back.
+func refused(err error) bool {
 	return errors.Is(err, mews.ErrForbidden) || errors.Is(err, mews.ErrBadRequest)
+}
+
+// closedInMews reads a command back after Mews refused an update for it. It
+// returns why the command is closed (final in Mews, or gone), or nil when
+// it is still active or the read-back failed: then nothing may be given up.
+func (d *Daemon) closedInMews(ctx context.Context, id string) error {
+	cmds, err := d.api.CommandsByIDs(ctx, []string{id})
+	if err != nil {
+		d.log.Warn().Err(err).Str(fieldCommand, id).Msg("could not read the command back from Mews")
+		return nil
+	}
+	for _, c := range cmds {
+		if c.ID == id {
+			if c.State.Final() {
+				return fmt.Errorf("command is %s in Mews", c.State)
+			}
+			return nil
+		}
+	}
+	return errors.New("command no longer exists in Mews")
 }
 
 func (d *Daemon) reportWithoutJournal(ctx context.Context, id string, state mews.CommandState, note string) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reportTimeout)
 	defer cancel()
-	if err := d.api.UpdateCommand(rctx, mews.CommandUpdate{ID: id, State: state, Notes: note}); err != nil {
+	if err := d.api.UpdateCommand(rctx, mews.CommandUpdate{ID: id, State: state, Notes: capNote(note)}); err != nil {
 		d.log.Error().Err(err).Str(fieldCommand, id).Msg("could not report the command to Mews either")
 	}
 }

@@ -36,6 +36,7 @@ func (d *Daemon) Health() status.Snapshot {
 			snap.OutboxDepth = len(out)
 		}
 	}
+	snap.OutboxRefused = int(d.refusedReports.Load())
 	return snap
 }
 

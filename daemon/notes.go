@@ -42,10 +42,37 @@ func errorNote(err error, timeout time.Duration) string {
 	default:
 		msg = "the encoder failed: " + err.Error()
 	}
+	// A vendor's error text can be any length; the warning after it must
+	// survive the cut.
+	const maybeCut = "; a card may have been encoded, check it before cutting again"
 	if keys.MaybeCut(err) {
-		msg += "; a card may have been encoded, check it before cutting again"
+		return capNoteAt(msg, maxNote-len(maybeCut)) + maybeCut
 	}
-	return msg
+	return capNoteAt(msg, maxNote)
+}
+
+// maxNote is the longest note sent to Mews: a receptionist reads it on a
+// screen, and a driver's error text of any size must not make the report
+// itself fail.
+const maxNote = 250
+
+// capNote cuts a note to maxNote characters.
+func capNote(s string) string { return capNoteAt(s, maxNote) }
+
+// capNoteAt cuts s to at most max characters (runes), at the last space
+// that keeps a readable prefix, and marks the cut with "…".
+func capNoteAt(s string, max int) string {
+	r := []rune(s)
+	if len(r) <= max {
+		return s
+	}
+	cut := r[:max-1]
+	if i := strings.LastIndexByte(string(cut), ' '); i > 0 {
+		if words := []rune(string(cut)[:i]); len(words) >= max/2 {
+			cut = words
+		}
+	}
+	return strings.TrimRight(string(cut), " ,;:") + "…"
 }
 
 func tooOldNote(age, limit time.Duration) string {

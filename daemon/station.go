@@ -58,10 +58,17 @@ func (s *station) enqueue(j job) {
 	}
 }
 
-// next blocks until a job is queued or ctx ends.
+// next blocks until a job is queued or ctx ends. Once ctx has ended it
+// hands out nothing more, queued jobs included: the journal keeps them
+// for the next start.
 func (s *station) next(ctx context.Context) (job, bool) {
 	for {
 		s.mu.Lock()
+		if ctx.Err() != nil {
+			s.busy = false
+			s.mu.Unlock()
+			return job{}, false
+		}
 		if len(s.queue) > 0 {
 			j := s.queue[0]
 			j.waited = time.Since(j.queued)

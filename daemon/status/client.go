@@ -83,7 +83,11 @@ func Summary(s Snapshot) string {
 		journal = "FAILING: " + orUnknown(s.Journal.Detail)
 	}
 	fmt.Fprintf(&b, "journal:   %s, %d open command(s)\n", journal, s.Journal.OpenCommands)
-	fmt.Fprintf(&b, "outbox:    %d update(s) waiting for Mews\n", s.OutboxDepth)
+	fmt.Fprintf(&b, "outbox:    %d update(s) waiting for Mews", s.OutboxDepth)
+	if s.OutboxRefused > 0 {
+		fmt.Fprintf(&b, ", %d of them refused by Mews", s.OutboxRefused)
+	}
+	b.WriteString("\n")
 	return b.String()
 }
 

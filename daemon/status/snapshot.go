@@ -3,6 +3,7 @@
 package status
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -20,7 +21,10 @@ type Snapshot struct {
 	WebSocket   WebSocketHealth `json:"websocket"`
 	Encoders    []EncoderHealth `json:"encoders"`
 	OutboxDepth int             `json:"outbox_depth"` // Mews state updates not yet accepted
-	Journal     JournalHealth   `json:"journal"`
+	// OutboxRefused counts the queued updates Mews refused (400/403) for
+	// commands it still shows active; they are retried, never dropped.
+	OutboxRefused int           `json:"outbox_refused"`
+	Journal       JournalHealth `json:"journal"`
 }
 
 // Values of Snapshot.Status.
@@ -85,6 +89,9 @@ func (s *Snapshot) degradedReasons() []string {
 	}
 	if !s.Journal.OK {
 		reasons = append(reasons, "journal: "+orUnknown(s.Journal.Detail))
+	}
+	if s.OutboxRefused > 0 {
+		reasons = append(reasons, fmt.Sprintf("Mews refuses %d state update(s) for commands still active (see the log)", s.OutboxRefused))
 	}
 	return reasons
 }

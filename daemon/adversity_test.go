@@ -1,0 +1,172 @@
+package daemon_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/mews-keyd/mews-keyd/daemon/journal"
+	"github.com/mews-keyd/mews-keyd/mews"
+	"github.com/mews-keyd/mews-keyd/mews/mewstest"
+)
+
+// slowDesk is one station whose cards take long enough for a queue to
+// build up behind the first.
+const slowDesk = `
+[[encoders]]
+name = "desk-1"
+driver = "sim"
+timeout = "10s"
+delay = "400ms"
+`
+
+// TestStopWithQueuedCardsCutsOnlyTheOneInFlight: a stop while cards wait
+// finishes the card being encoded, starts no other, and leaves the queued
+// commands accepted in the journal; the next start cuts them, except the
+// one Mews cancelled meanwhile.
+func TestStopWithQueuedCardsCutsOnlyTheOneInFlight(t *testing.T) {
+	srv := mewstest.NewServer()
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	h := start(t, srv, dir, slowDesk)
+	first := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
+	h.waitFor("first card under way", func(s *mewstest.Server) bool {
+		c, _ := s.Command(first)
+		return c.State == mews.CommandProcessing
+	})
+	queued := []string{
+		h.cut(mewstest.KeyCutter1, mewstest.ReservationCheckedIn, 1),
+		h.cut(mewstest.KeyCutter1, mewstest.ReservationLongStay, 1),
+	}
+	h.waitLog("queued commands accepted", func(logs string) bool {
+		for _, id := range queued {
+			if !logLine(logs, id, "key command queued") {
+				return false
+			}
+		}
+		return true
+	})
+	h.stop()
+
+	if n := h.encodedCount(first); n != 1 {
+		t.Errorf("the card in flight was encoded %d times, want 1", n)
+	}
+	assertState(t, srv, first, mews.CommandProcessed, "")
+	for _, id := range queued {
+		if n := h.encodedCount(id); n != 0 {
+			t.Errorf("queued command %s was cut during the stop", id)
+		}
+		if hist := srv.StateHistory(id); hist[len(hist)-1] != mews.CommandReceived {
+			t.Errorf("queued command %s: Mews saw %v during the stop", id, hist)
+		}
+	}
+	j, err := journal.Open(dir, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range queued {
+		e, known, err := j.Get(id)
+		if err != nil || !known || e.Step != journal.StepAccepted {
+			t.Errorf("queued command %s in the journal: %v %v %v, want accepted", id, e.Step, known, err)
+		}
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The front desk cancels one while the daemon is down.
+	srv.SetCommandState(queued[0], mews.CommandCancelled)
+	h2 := start(t, srv, dir, slowDesk)
+	h2.waitFinal(queued[1])
+	assertState(t, srv, queued[1], mews.CommandProcessed, "")
+	if n := h2.encodedCount(queued[1]); n != 1 {
+		t.Errorf("resumed command encoded %d times, want 1", n)
+	}
+	h2.stop()
+	if n := h2.encodedCount(queued[0]); n != 0 {
+		t.Errorf("the command cancelled while the daemon was down was cut")
+	}
+	if hist := srv.StateHistory(queued[0]); hist[len(hist)-1] != mews.CommandCancelled {
+		t.Errorf("cancelled command: history %v", hist)
+	}
+}
+
+// TestRefusedProcessingUpdateOfActiveCommandStillCuts: a 400 on the
+// Processing update is not proof the command is closed. Read back, it is
+// still active: the card is cut and reported.
+func TestRefusedProcessingUpdateOfActiveCommandStillCuts(t *testing.T) {
+	srv := mewstest.NewServer()
+	t.Cleanup(srv.Close)
+	h := start(t, srv, t.TempDir(), "")
+	h.waitFor("catch-up poll", func(s *mewstest.Server) bool { return s.RequestCount(mews.OpActiveCommands) > 0 })
+	srv.FailNext(mews.OpUpdateCommand, 1, 400, "")
+	id := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
+	h.waitFinal(id)
+	assertState(t, srv, id, mews.CommandProcessed, "1 key")
+	if n := h.encodedCount(id); n != 1 {
+		t.Errorf("encoded %d times, want 1", n)
+	}
+}
+
+// TestRefusedFinalReportIsRetriedNotDropped: Mews refuses the final state
+// of a command it still shows active. The report stays in the outbox, is
+// shown in the health snapshot, logged as an error, and delivered once Mews
+// takes it.
+func TestRefusedFinalReportIsRetriedNotDropped(t *testing.T) {
+	srv := mewstest.NewServer()
+	t.Cleanup(srv.Close)
+	h := start(t, srv, t.TempDir(), "")
+	h.waitFor("catch-up poll", func(s *mewstest.Server) bool { return s.RequestCount(mews.OpActiveCommands) > 0 })
+	// The Processing update and the first three final reports.
+	srv.FailNext(mews.OpUpdateCommand, 4, 400, "")
+	id := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
+	h.waitFor("the refused report shown in the health snapshot", func(*mewstest.Server) bool {
+		return h.d.Health().OutboxRefused == 1
+	})
+	h.waitFinal(id)
+	assertState(t, srv, id, mews.CommandProcessed, "1 key")
+	if n := h.encodedCount(id); n != 1 {
+		t.Errorf("encoded %d times, want 1", n)
+	}
+	if !strings.Contains(h.logs.String(), `"level":"error"`) || !strings.Contains(h.logs.String(), "Mews refused the report") {
+		t.Errorf("the refused report was not logged as an error:\n%s", h.logs.String())
+	}
+	h.stop()
+	if n := h.d.Health().OutboxRefused; n != 0 {
+		t.Errorf("health still shows %d refused reports after delivery", n)
+	}
+}
+
+// TestHugeEncoderErrorIsCutForMews: a vendor's 1 MiB error text becomes a
+// short note, and the report goes through.
+func TestHugeEncoderErrorIsCutForMews(t *testing.T) {
+	srv := mewstest.NewServer()
+	t.Cleanup(srv.Close)
+	h := start(t, srv, t.TempDir(), `
+[[encoders]]
+name = "desk-1"
+driver = "sim"
+delay = "1ms"
+failure_rate = 1.0
+fail_message = "card jammed `+strings.Repeat("very ", 200_000)+`badly"
+`)
+	id := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
+	h.waitFinal(id)
+	assertState(t, srv, id, mews.CommandError, "card jammed very")
+	if note := srv.CommandNotes(id); len([]rune(note)) > 250 || !strings.HasSuffix(note, "…") {
+		t.Errorf("note of %d characters: %.80q…", len([]rune(note)), note)
+	}
+}
+
+// logLine reports whether one line of logs contains all of parts.
+func logLine(logs string, parts ...string) bool {
+	for line := range strings.Lines(logs) {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
