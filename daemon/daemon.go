@@ -93,8 +93,9 @@ type Daemon struct {
 	route atomic.Pointer[routing]
 	// reloads carries Reload requests to the intake goroutine.
 	reloads chan reloadRequest
-	// startStation runs a station's worker; set by Run for reloads.
-	startStation func(*station)
+	// startStation runs a station's worker once the station it replaces
+	// (nil for none) has finished; set by Run, for reloads too.
+	startStation func(st, replaces *station)
 	// intakeBeat is when the intake last came round its loop (UnixNano).
 	intakeBeat atomic.Int64
 	dk         *digitalKeys // nil unless [digital_keys] is enabled
@@ -237,9 +238,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// encoded finishes (encode detaches it from ctx). The outbox outlives
 	// them, to report those last cards.
 	var work sync.WaitGroup
-	d.startStation = func(st *station) { work.Go(func() { d.runStation(ctx, st) }) }
+	d.startStation = func(st, replaces *station) {
+		work.Go(func() {
+			if replaces != nil {
+				select {
+				case <-replaces.finished:
+				case <-ctx.Done():
+					// runStation returns at once, closing st if retired.
+				}
+			}
+			d.runStation(ctx, st)
+		})
+	}
 	for _, st := range d.route.Load().stations {
-		d.startStation(st)
+		d.startStation(st, nil)
 	}
 	var outbox sync.WaitGroup
 	outboxCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
@@ -290,7 +302,7 @@ func (d *Daemon) onConnect() {
 }
 
 func (d *Daemon) onDisconnect(err error) {
-	if errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, mews.ErrReconnectRequested) {
 		return
 	}
 	d.log.Warn().Err(err).Msg("disconnected from Mews; reconnecting")

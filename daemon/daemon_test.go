@@ -57,6 +57,7 @@ type harness struct {
 
 	mu       sync.Mutex
 	outcomes []daemon.Outcome
+	ended    []time.Time // when each outcome's encoder call returned
 }
 
 type syncBuffer struct {
@@ -116,6 +117,7 @@ func startLogging(t *testing.T, srv *mewstest.Server, dir, extra string, level z
 		OnEncoded: func(o daemon.Outcome) {
 			h.mu.Lock()
 			h.outcomes = append(h.outcomes, o)
+			h.ended = append(h.ended, time.Now())
 			h.mu.Unlock()
 		},
 	})

@@ -21,6 +21,7 @@ const markTimeout = 2 * time.Second
 // card: what is still queued stays accepted in the journal and is resumed
 // by the next start, where a command Mews cancelled meanwhile is dropped.
 func (d *Daemon) runStation(ctx context.Context, st *station) {
+	defer close(st.finished)
 	for {
 		j, ok := st.next(ctx)
 		if !ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 
@@ -18,10 +19,11 @@ type reloadRequest struct {
 // errNotRunning is returned by Reload outside Run.
 var errNotRunning = errors.New("the daemon is not running")
 
-// Reload applies a new configuration's encoders, key cutters and rooms
-// without dropping the WebSocket: unchanged encoders keep running, changed
-// ones are replaced (the old one finishes its queue first), new key cutters
-// are served from the next command on. Changes to [mews], [daemon], [log]
+// Reload applies a new configuration's encoders, key cutters and rooms:
+// unchanged encoders keep running, changed ones are replaced (the old one
+// finishes its queue before the new one starts), new key cutters are served
+// from the next command on. The WebSocket is renewed only when the key
+// cutters change, as Mews's device-integration guide asks. Changes to [mews], [daemon], [log]
 // and [digital_keys] need a restart and are reported, not applied. When
 // Reload returns an error, the running configuration stays in force.
 func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
@@ -49,7 +51,11 @@ func (d *Daemon) applyReload(cfg *config.Config) error {
 	}
 	d.route.Store(next)
 	for _, st := range opened {
-		d.startStation(st)
+		d.startStation(st, cur.stations[st.name])
+	}
+	if !maps.Equal(cur.cutterEncoders(), next.cutterEncoders()) {
+		d.log.Info().Msg("key cutters changed: renewing the WebSocket connection")
+		d.ws.Reconnect()
 	}
 	var retired []string
 	for name, st := range cur.stations {
@@ -65,6 +71,15 @@ func (d *Daemon) applyReload(cfg *config.Config) error {
 	d.log.Info().Int("encoders_opened", len(opened)).Strs("encoders_retired", retired).
 		Int("key_cutters", len(cfg.KeyCutters)).Msg("configuration reloaded")
 	return nil
+}
+
+// cutterEncoders maps each key cutter to its encoder's name.
+func (r *routing) cutterEncoders() map[string]string {
+	m := make(map[string]string, len(r.cutters))
+	for cutter, st := range r.cutters {
+		m[cutter] = st.name
+	}
+	return m
 }
 
 // reusableIn returns the station of encoder name if cfg keeps it unchanged.

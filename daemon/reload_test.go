@@ -69,9 +69,8 @@ encoder = "lobby"
 	if got := h.encoderOf(b); got != "lobby" {
 		t.Errorf("KeyCutter2's command went to %q, want the new encoder lobby", got)
 	}
-	if n := len(srv.Handshakes()); n != 1 {
-		t.Errorf("%d WebSocket handshakes, want 1: the reload must not reconnect", n)
-	}
+	// The key cutters changed: Mews asks for a fresh connection.
+	h.waitFor("the WebSocket renewed", func(s *mewstest.Server) bool { return len(s.Handshakes()) == 2 && s.Sockets() == 1 })
 	if !strings.Contains(h.logs.String(), `"encoders_retired":["desk-1","desk-2"]`) {
 		t.Errorf("reload log does not name the retired encoders:\n%s", h.logs.String())
 	}
@@ -97,5 +96,45 @@ command = ["/nonexistent/vendor-encoder"]
 	assertState(t, srv, id, mews.CommandProcessed, "")
 	if got := h.encoderOf(id); got != "desk-1" {
 		t.Errorf("command went to %q", got)
+	}
+}
+
+// TestReloadReplacesAnEncoderOnlyAfterItsQueue: a changed encoder's new
+// station waits for the old one to finish its queue, so the encoder never
+// has two cards at once; the WebSocket stays up (no key cutter changed).
+func TestReloadReplacesAnEncoderOnlyAfterItsQueue(t *testing.T) {
+	srv := mewstest.NewServer()
+	t.Cleanup(srv.Close)
+	h := start(t, srv, t.TempDir(), slowDesk)
+	var ids []string
+	for _, r := range []string{mewstest.ReservationArriving, mewstest.ReservationCheckedIn} {
+		ids = append(ids, h.cut(mewstest.KeyCutter1, r, 1))
+	}
+	h.waitLog("both commands queued", func(logs string) bool {
+		return logLine(logs, ids[0], "key command queued") && logLine(logs, ids[1], "key command queued")
+	})
+	if err := h.reload(strings.Replace(slowDesk, `"400ms"`, `"300ms"`, 1)); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	for _, r := range []string{mewstest.ReservationLongStay, mewstest.ReservationArriving} {
+		ids = append(ids, h.cut(mewstest.KeyCutter1, r, 1))
+	}
+	h.waitFinal(ids...)
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.outcomes) != len(ids) {
+		t.Fatalf("%d encodes for %d commands", len(h.outcomes), len(ids))
+	}
+	for i, a := range h.outcomes {
+		for k, b := range h.outcomes[i+1:] {
+			aStart, bStart := h.ended[i].Add(-a.Duration), h.ended[i+1+k].Add(-b.Duration)
+			if aStart.Before(h.ended[i+1+k]) && bStart.Before(h.ended[i]) {
+				t.Errorf("cards %s and %s were in encoder desk-1 at the same time", a.CommandID, b.CommandID)
+			}
+		}
+	}
+	if n := len(srv.Handshakes()); n != 1 {
+		t.Errorf("%d WebSocket handshakes, want 1: only a key cutter change renews the connection", n)
 	}
 }

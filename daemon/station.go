@@ -41,10 +41,14 @@ type station struct {
 	// retired is set when a reload replaced the station: it finishes its
 	// queue, then its worker stops.
 	retired bool
+	// finished is closed when the station's worker has stopped; the
+	// station a reload put in its place starts only then, so one encoder
+	// never has two cards in it.
+	finished chan struct{}
 }
 
 func newStation(name string, enc keys.Encoder, timeout time.Duration, log zerolog.Logger) *station {
-	return &station{name: name, enc: enc, timeout: timeout, log: log, wake: make(chan struct{}, 1)}
+	return &station{name: name, enc: enc, timeout: timeout, log: log, wake: make(chan struct{}, 1), finished: make(chan struct{})}
 }
 
 func (s *station) enqueue(j job) {

@@ -141,6 +141,8 @@ type WSClient struct {
 	// warn is touched by the reading goroutine only; it lives here so that
 	// a peer sending garbage on every new connection stays rate-limited.
 	warn wsWarnLimiter
+	// renew carries Reconnect's request to the live connection.
+	renew chan struct{}
 
 	mu          sync.Mutex
 	status      WSStatus
@@ -181,6 +183,7 @@ func NewWSClient(cfg WSConfig) (*WSClient, error) {
 		// the header is built by hand rather than through a cookie jar.
 		header: http.Header{"Cookie": {"ClientToken=" + cfg.ClientToken.Reveal() + "; AccessToken=" + cfg.AccessToken.Reveal()}},
 		client: client,
+		renew:  make(chan struct{}, 1),
 	}
 	w.log = cfg.Logger.With().Str(wsLogComponent, "mews-ws").Str(wsLogURL, w.url).Logger()
 	w.status.Since = time.Now()
@@ -233,6 +236,21 @@ func (w *WSClient) CheckHandshake(ctx context.Context) error {
 	return nil
 }
 
+// ErrReconnectRequested is why a connection that Reconnect renewed ended
+// (WSHandler.OnDisconnect).
+var ErrReconnectRequested = errors.New("reconnect requested")
+
+// Reconnect closes the current connection with a normal closure and opens
+// a new one at once, without backoff: Mews's device-integration guide asks
+// for a fresh connection when the devices a connector serves change. While
+// disconnected it does nothing; the next connection is fresh anyway.
+func (w *WSClient) Reconnect() {
+	select {
+	case w.renew <- struct{}{}:
+	default:
+	}
+}
+
 // Run keeps the connection open until ctx is done, reconnecting after every
 // failure; it never gives up on its own. When ctx is done it closes the
 // connection with a normal closure (waiting at most about 10 s for a dead
@@ -253,6 +271,10 @@ func (w *WSClient) Run(ctx context.Context, h WSHandler) error {
 			return nil
 		}
 		w.setDisconnected(err)
+		if errors.Is(err, ErrReconnectRequested) {
+			w.log.Info().Msg("mews websocket reconnecting as asked")
+			continue
+		}
 		wait := sched.next(connectedFor)
 		msg := "mews websocket connection lost, reconnecting"
 		if connectedFor == 0 {
@@ -290,6 +312,11 @@ func (w *WSClient) session(ctx context.Context, h WSHandler) (time.Duration, err
 		return 0, err
 	}
 	conn.SetReadLimit(wsReadLimit)
+	// A renewal asked for while disconnected is served by this connection.
+	select {
+	case <-w.renew:
+	default:
+	}
 	start := w.setConnected()
 	w.log.Info().Msg("mews websocket connected")
 	if h.OnConnect != nil {
@@ -363,7 +390,11 @@ func (w *WSClient) keepAlive(ctx context.Context, conn *websocket.Conn, readerDo
 		case <-readerDone:
 			return
 		case <-ctx.Done():
-			w.closeNormally(conn)
+			w.closeNormally(conn, "shutting down")
+			return
+		case <-w.renew:
+			w.closeNormally(conn, "reconnecting")
+			cancelConn(ErrReconnectRequested)
 			return
 		case <-t.C:
 		}
@@ -373,7 +404,7 @@ func (w *WSClient) keepAlive(ctx context.Context, conn *websocket.Conn, readerDo
 		switch {
 		case err == nil:
 		case ctx.Err() != nil:
-			w.closeNormally(conn)
+			w.closeNormally(conn, "shutting down")
 			return
 		case errors.Is(err, context.DeadlineExceeded):
 			cancelConn(fmt.Errorf("%w (no pong within %s)", ErrWSUnresponsive, w.cfg.PingTimeout))
@@ -384,8 +415,8 @@ func (w *WSClient) keepAlive(ctx context.Context, conn *websocket.Conn, readerDo
 	}
 }
 
-func (w *WSClient) closeNormally(conn *websocket.Conn) {
-	if err := conn.Close(websocket.StatusNormalClosure, "shutting down"); err != nil {
+func (w *WSClient) closeNormally(conn *websocket.Conn, reason string) {
+	if err := conn.Close(websocket.StatusNormalClosure, reason); err != nil {
 		w.log.Debug().Err(err).Msg("mews websocket close handshake incomplete")
 	}
 }
