@@ -27,6 +27,11 @@ const (
 	defaultClientName    = "mews-keyd"
 	maxResponseBytes     = 64 << 20 // far above 1000 reservations; stops a broken proxy from eating memory
 	maxErrorBytes        = 64 << 10
+
+	// MaxPause bounds any pause Mews asks for with Retry-After. Its limit
+	// window is 30 s, so a longer request is a fault; obeying an hour
+	// would freeze key cutting until the watchdog stepped in.
+	MaxPause = 60 * time.Second
 )
 
 // Log field names.
@@ -182,7 +187,7 @@ func (c *Client) call(ctx context.Context, op string, idempotent bool, in, out a
 		var apiErr *APIError
 		rateLimited := errors.As(err, &apiErr) && apiErr.Status == http.StatusTooManyRequests
 		if rateLimited && apiErr.RetryAfter > 0 {
-			wait = apiErr.RetryAfter // attempt already paused the limiter for it
+			wait = min(apiErr.RetryAfter, MaxPause) // attempt already paused the limiter for it
 		}
 		if time.Since(start)+wait > c.maxElapsed {
 			return fmt.Errorf("%w (gave up after %d attempts in %s)", err, attempt, time.Since(start).Round(time.Millisecond))
