@@ -27,6 +27,11 @@ const (
 	defaultClientName    = "mews-keyd"
 	maxResponseBytes     = 64 << 20 // far above 1000 reservations; stops a broken proxy from eating memory
 	maxErrorBytes        = 64 << 10
+
+	// MaxPause bounds any pause Mews asks for with Retry-After. Its limit
+	// window is 30 s, so a longer request is a fault; obeying an hour
+	// would freeze key cutting until the watchdog stepped in.
+	MaxPause = 60 * time.Second
 )
 
 // Log field names.
@@ -81,6 +86,10 @@ type Client struct {
 	maxElapsed   time.Duration
 	retryInitial time.Duration
 	onRequest    func(string, int, time.Duration)
+
+	// skew is Mews's clock minus ours, from the last 200 answer with a
+	// Date header; nil until there was one.
+	skew atomic.Pointer[time.Duration]
 }
 
 // NewClient checks cfg and returns a Client.
@@ -130,6 +139,19 @@ func orDefault[T int | time.Duration](v, def T) T {
 // affected; ending them is their contexts' job.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
 
+// ClockSkew returns Mews's clock minus ours (positive: Mews is ahead), as
+// measured from the Date header of the most recent successful answer
+// against our clock at the middle of that request. known is false until an
+// answer carried a readable Date. Date has whole seconds, so the skew is
+// only good to about a second (plus half the request's round trip); it is
+// meant for telling a PC clock that is minutes off, not for fine timing.
+func (c *Client) ClockSkew() (skew time.Duration, known bool) {
+	if p := c.skew.Load(); p != nil {
+		return *p, true
+	}
+	return 0, false
+}
+
 // Limiter returns the rate limiter shared by the client's calls.
 func (c *Client) Limiter() *Limiter { return c.limiter }
 
@@ -165,7 +187,7 @@ func (c *Client) call(ctx context.Context, op string, idempotent bool, in, out a
 		var apiErr *APIError
 		rateLimited := errors.As(err, &apiErr) && apiErr.Status == http.StatusTooManyRequests
 		if rateLimited && apiErr.RetryAfter > 0 {
-			wait = apiErr.RetryAfter // attempt already paused the limiter for it
+			wait = min(apiErr.RetryAfter, MaxPause) // attempt already paused the limiter for it
 		}
 		if time.Since(start)+wait > c.maxElapsed {
 			return fmt.Errorf("%w (gave up after %d attempts in %s)", err, attempt, time.Since(start).Round(time.Millisecond))
@@ -268,6 +290,7 @@ func (c *Client) attempt(ctx context.Context, op string, attempt int, body []byt
 		return apiErr
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	serverTime := c.noteDate(resp.Header.Get("Date"), began, time.Now())
 	c.observe(op, resp.StatusCode, began)
 	c.log.Debug().Str(logOp, op).Int(logAttempt, attempt).Int(logStatus, resp.StatusCode).Dur(logDuration, time.Since(began)).Str(logRequestID, requestID).Msg("mews request")
 	switch {
@@ -282,7 +305,29 @@ func (c *Client) attempt(ctx context.Context, op string, attempt int, body []byt
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("mews %s: %w: %v (request %s)", op, ErrResponse, err, requestID)
 	}
+	if d, ok := out.(dated); ok {
+		d.setServerTime(serverTime)
+	}
 	return nil
+}
+
+// dated is an answer that keeps Mews's time of answering, e.g. so that a
+// command's age can be measured by Mews's clock rather than the PC's.
+type dated interface{ setServerTime(time.Time) }
+
+// noteDate reads a successful answer's Date header (zero time if absent or
+// unreadable) and, if readable, records the clock skew against the middle
+// of the request. Date is Mews's time cut to the second, so Mews's clock
+// was half a second past it on average.
+func (c *Client) noteDate(header string, began, answered time.Time) time.Time {
+	date, err := http.ParseTime(header)
+	if err != nil {
+		return time.Time{}
+	}
+	mid := began.Add(answered.Sub(began) / 2)
+	skew := date.Add(time.Second / 2).Sub(mid)
+	c.skew.Store(&skew)
+	return date.UTC()
 }
 
 func (c *Client) observe(op string, status int, began time.Time) {

@@ -763,3 +763,56 @@ func TestWireFormat(t *testing.T) {
 		t.Errorf("err = %#v, want the message with the token cut out", err)
 	}
 }
+
+// lineWriter hands each log line to a channel, so a test can wait for one.
+type lineWriter chan string
+
+func (w lineWriter) Write(p []byte) (int, error) {
+	w <- string(p)
+	return len(p), nil
+}
+
+// TestLongRetryAfter: a 429 with Retry-After: 3600 holds every caller back
+// for at most MaxPause, and the call that got it waits no longer either.
+func TestLongRetryAfter(t *testing.T) {
+	lc := newAPILeakCheck(t)
+	srv := apiServer(t)
+	lines := make(lineWriter, 100)
+	c := apiClient(t, srv, lc, func(cfg *mews.ClientConfig) {
+		cfg.MaxElapsed = 10 * time.Minute
+		cfg.Logger = zerolog.New(lines).Level(zerolog.WarnLevel)
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	srv.FailNext(mews.OpActiveCommands, 1, http.StatusTooManyRequests, "3600")
+	before := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.ActiveCommands(ctx)
+		done <- err
+	}()
+	var retry struct {
+		Message string  `json:"message"`
+		Wait    float64 `json:"wait"` // milliseconds
+	}
+	for retry.Message != "mews request failed, retrying" {
+		select {
+		case line := <-lines:
+			_ = json.Unmarshal([]byte(line), &retry)
+		case err := <-done:
+			t.Fatalf("the call returned %v instead of waiting out the pause", lc.note(err))
+		}
+	}
+	after := time.Now()
+	if wait := time.Duration(retry.Wait) * time.Millisecond; wait > mews.MaxPause {
+		t.Errorf("the call waits %s, want at most %s", wait, mews.MaxPause)
+	}
+	if until := c.Limiter().PausedUntil(); until.Before(before.Add(mews.MaxPause)) || until.After(after.Add(mews.MaxPause)) {
+		t.Errorf("limiter paused until %s from now, want %s", until.Sub(after), mews.MaxPause)
+	}
+	cancel()
+	if err := lc.note(<-done); !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want Canceled", err)
+	}
+}

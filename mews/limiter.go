@@ -94,16 +94,25 @@ func (l *Limiter) release() {
 	l.broadcast()
 }
 
-// Pause holds back every caller of Wait for d, e.g. after Mews answered 429
-// with Retry-After: the limit is per access token, so one request being
-// refused means all of them would be.
+// Pause holds back every caller of Wait for d, at most MaxPause, e.g.
+// after Mews answered 429 with Retry-After: the limit is per access token,
+// so one request being refused means all of them would be.
 func (l *Limiter) Pause(d time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if until := time.Now().Add(d); until.After(l.pausedUntil) {
+	if until := time.Now().Add(min(d, MaxPause)); until.After(l.pausedUntil) {
 		l.pausedUntil = until
 	}
 	l.broadcast()
+}
+
+// PausedUntil returns when the current pause ends; a time not after now
+// means no pause. A caller held in Wait until then is obeying Mews, not
+// stuck.
+func (l *Limiter) PausedUntil() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.pausedUntil
 }
 
 func (l *Limiter) broadcast() {

@@ -139,3 +139,22 @@ func TestNewLimiterRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestLimiterPauseCapped: however long a pause Mews asks for, callers are
+// held back for at most MaxPause, and PausedUntil tells a watchdog that the
+// wait is a requested pause, not a hang.
+func TestLimiterPauseCapped(t *testing.T) {
+	l, err := mews.NewLimiter(100, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if until := l.PausedUntil(); until.After(time.Now()) {
+		t.Errorf("PausedUntil = %s before any pause", until)
+	}
+	before := time.Now()
+	l.Pause(time.Hour)
+	after := time.Now()
+	if until := l.PausedUntil(); until.Before(before.Add(mews.MaxPause)) || until.After(after.Add(mews.MaxPause)) {
+		t.Errorf("paused until %s from now, want %s", until.Sub(after), mews.MaxPause)
+	}
+}

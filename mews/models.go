@@ -62,6 +62,12 @@ type Command struct {
 	Creator    *Creator        `json:"Creator,omitempty"`
 	Device     Device          `json:"Device"`
 	Data       json.RawMessage `json:"Data,omitempty"`
+
+	// ServerTime is when Mews sent the answer that delivered the command,
+	// by Mews's clock (the answer's Date header, whole seconds); zero if
+	// the header was missing or unreadable. ServerTime - CreatedUtc is the
+	// command's age whatever the PC clock says.
+	ServerTime time.Time `json:"-"`
 }
 
 // KeyCutterData is Command.Data for KeyCutter devices, every documented field.

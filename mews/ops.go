@@ -36,7 +36,7 @@ type limitation struct {
 func (c *Client) ActiveCommands(ctx context.Context) ([]Command, error) {
 	// The operation documents no Limitation: Mews answers every active
 	// command at once.
-	var out struct{ Commands []Command }
+	var out commandsAnswer
 	if err := c.call(ctx, OpActiveCommands, true, nil, &out); err != nil {
 		return nil, err
 	}
@@ -50,13 +50,23 @@ func (c *Client) CommandsByIDs(ctx context.Context, ids []string) ([]Command, er
 	var all []Command
 	for chunk := range slices.Chunk(ids, maxBatch) {
 		in := struct{ CommandIds []string }{chunk}
-		var out struct{ Commands []Command }
+		var out commandsAnswer
 		if err := c.call(ctx, OpCommandsByIDs, true, in, &out); err != nil {
 			return nil, err
 		}
 		all = append(all, out.Commands...)
 	}
 	return utcCommands(all), nil
+}
+
+// commandsAnswer is the answer of the operations returning commands; each
+// command gets the time of the answer by Mews's clock.
+type commandsAnswer struct{ Commands []Command }
+
+func (a *commandsAnswer) setServerTime(t time.Time) {
+	for i := range a.Commands {
+		a.Commands[i].ServerTime = t
+	}
 }
 
 func utcCommands(cmds []Command) []Command {

@@ -85,6 +85,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", retryAfter)
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	// By the server's clock, which WithClock may set apart from the PC's.
+	w.Header().Set("Date", s.now().UTC().Format(http.TimeFormat))
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(answer) // the client may be gone; nothing to do about it
 	s.log.Debug().Str("op", op).Int("status", status).Str("request_id", reqID).Msg("served")

@@ -86,7 +86,9 @@ func WithoutFixtures() Option {
 	return func(s *Server) { s.fixtures = false }
 }
 
-// WithClock replaces time.Now for timestamps and the rate limit window.
+// WithClock replaces time.Now for timestamps, the Date header of answers
+// and the rate limit window; e.g. time.Now plus 30 minutes plays a PC whose
+// clock is 30 minutes behind Mews's.
 func WithClock(now func() time.Time) Option {
 	return func(s *Server) { s.now = now }
 }
