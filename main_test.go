@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mews-keyd/mews-keyd/mews/mewstest"
 )
@@ -56,26 +57,7 @@ func TestCheckProbesEverything(t *testing.T) {
 	deadAddr := dead.Addr().String()
 	dead.Close() // nothing listens there any more
 
-	write := func(extra string) string {
-		path := filepath.Join(t.TempDir(), "config.toml")
-		text := fmt.Sprintf(`
-%s
-[daemon]
-state_dir = %q
-
-[[encoders]]
-name = "desk-1"
-driver = "sim"
-
-[[key_cutters]]
-device_id = %q
-encoder = "desk-1"
-%s`, srv.MewsTOML(), t.TempDir(), mewstest.KeyCutter1.ID, extra)
-		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
+	write := func(extra string) string { return checkConfig(t, srv, extra) }
 
 	var out, errOut bytes.Buffer
 	if code := NewMain(&out, &errOut).Run(context.Background(), []string{"check", "--config", write("")}); code != exitOK {
@@ -104,5 +86,44 @@ encoder = "lobby"
 	}
 	if !strings.Contains(out.String(), "FAIL  encoder lobby (fias): lock system link down since ") {
 		t.Errorf("check output does not name the dead link:\n%s", out.String())
+	}
+}
+
+// checkConfig writes a config for srv with one sim encoder serving
+// KeyCutter1, plus extra, and returns its path.
+func checkConfig(t *testing.T, srv *mewstest.Server, extra string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.toml")
+	text := fmt.Sprintf(`
+%s
+[daemon]
+state_dir = %q
+
+[[encoders]]
+name = "desk-1"
+driver = "sim"
+
+[[key_cutters]]
+device_id = %q
+encoder = "desk-1"
+%s`, srv.MewsTOML(), t.TempDir(), mewstest.KeyCutter1.ID, extra)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestCheckReportsClockSkew: a PC clock ten minutes off Mews's is named
+// in check's output; it is a warning, not a failure (command ages use
+// Mews's clock).
+func TestCheckReportsClockSkew(t *testing.T) {
+	srv := mewstest.NewServer(mewstest.WithClock(func() time.Time { return time.Now().Add(-10 * time.Minute) }))
+	t.Cleanup(srv.Close)
+	var out, errOut bytes.Buffer
+	if code := NewMain(&out, &errOut).Run(context.Background(), []string{"check", "--config", checkConfig(t, srv, "")}); code != exitOK {
+		t.Fatalf("check exited %d:\n%s%s", code, out.String(), errOut.String())
+	}
+	if !strings.Contains(out.String(), "WARN  this machine's clock is 10m0s ahead of Mews") {
+		t.Errorf("check output does not report the skew:\n%s", out.String())
 	}
 }

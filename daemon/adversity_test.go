@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mews-keyd/mews-keyd/daemon/journal"
 	"github.com/mews-keyd/mews-keyd/mews"
@@ -169,4 +170,44 @@ func logLine(logs string, parts ...string) bool {
 		}
 	}
 	return false
+}
+
+// TestCommandAgeUsesMewsClock: the age limit is measured by Mews's clock
+// (the Date of the answer that delivered the command), so a PC clock far
+// off neither cancels a fresh key nor lets a stale one through, and the
+// skew is logged as a warning.
+func TestCommandAgeUsesMewsClock(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// mewsOffset is Mews's clock minus this PC's.
+		mewsOffset time.Duration
+		created    time.Duration // before Mews's now
+		want       mews.CommandState
+		skew       string
+	}{
+		{"PC clock 45 minutes fast, fresh command", -45 * time.Minute, 0, mews.CommandProcessed, "45m0s ahead of Mews"},
+		{"PC clock 2 hours slow, stale command", 2 * time.Hour, 2 * time.Hour, mews.CommandCancelled, "2h0m0s behind Mews"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mewsNow := func() time.Time { return time.Now().Add(tc.mewsOffset) }
+			srv := mewstest.NewServer(mewstest.WithClock(mewsNow))
+			t.Cleanup(srv.Close)
+			id, err := srv.CreateKeyCutterCommand(mewstest.KeyCutter1.ID, mewstest.ReservationArriving, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.created > 0 {
+				c, _ := srv.Command(id)
+				srv.SetCommandState(id, mews.CommandCancelled)
+				c.ID, c.State, c.CreatedUtc = "", mews.CommandPending, mewsNow().Add(-tc.created)
+				id = srv.CreateCommand(c)
+			}
+			h := start(t, srv, t.TempDir(), "")
+			h.waitFinal(id)
+			assertState(t, srv, id, tc.want, "")
+			h.waitLog("the clock warning", func(logs string) bool {
+				return logLine(logs, `"level":"warn"`, "clock is off Mews", tc.skew)
+			})
+		})
+	}
 }

@@ -38,6 +38,9 @@ func Check(ctx context.Context, cfg *config.Config, deps Deps, out io.Writer) bo
 	devices, err := d.api.Devices(ctx)
 	report(err, "Mews API %s: tokens accepted", cfg.Mews.APIURL)
 	if err == nil {
+		if skew, known := d.api.ClockSkew(); known && skew.Abs() > maxClockSkew {
+			fmt.Fprintf(out, "WARN  this machine's clock is %s: key command ages use Mews's clock, but set the clock right (NTP)\n", skewWords(skew))
+		}
 		d.checkCutters(devices, report)
 	}
 	report(d.ws.CheckHandshake(ctx), "Mews WebSocket %s: handshake", cfg.Mews.WSURL)

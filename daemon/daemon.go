@@ -112,6 +112,9 @@ type Daemon struct {
 	// are fetched again and queued without a second Accept. Only the intake
 	// goroutine touches it once Run has started.
 	resume map[string]bool
+	// clockChecked is set once the first catch-up has compared our clock
+	// with Mews's; only the intake goroutine touches it.
+	clockChecked bool
 
 	// updatesFailing is set while Mews refuses our state updates (see
 	// outbox.go): the Processing update is then skipped, so an outage does

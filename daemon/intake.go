@@ -98,6 +98,10 @@ func (d *Daemon) catchUpActive(ctx context.Context) {
 		}
 		return
 	}
+	if !d.clockChecked {
+		d.clockChecked = true
+		d.warnClockSkew()
+	}
 	for i := range cmds {
 		if d.admissible(cmds[i].ID) {
 			d.admit(&cmds[i], polled)
@@ -199,7 +203,7 @@ func (d *Daemon) admit(cmd *mews.Command, at arrival) {
 		d.rejectCommand(cmd, st.name, mews.CommandError, fmt.Sprintf("Mews asked for %d keys; nothing to cut", data.KeyCount), nil)
 		return
 	}
-	if age, limit := d.now().Sub(cmd.CreatedUtc), d.cfg.Mews.MaxCommandAge.D(); limit > 0 && age > limit {
+	if age, limit := d.commandAge(cmd), d.cfg.Mews.MaxCommandAge.D(); limit > 0 && age > limit {
 		d.rejectCommand(cmd, st.name, mews.CommandCancelled, tooOldNote(age, limit), nil)
 		return
 	}
@@ -211,6 +215,18 @@ func (d *Daemon) admit(cmd *mews.Command, at arrival) {
 	at.io += time.Since(acceptStart)
 	log.Info().Int("keys", data.KeyCount).Msg("key command queued")
 	st.enqueue(job{cmd: *cmd, data: data, seen: at.seen, io: at.io})
+}
+
+// commandAge is how old a command is by Mews's clock: the Date of the
+// answer that delivered it, minus its creation. A PC clock that is off must
+// not make every key "too old" (or a stale one young). Without a Date, our
+// own clock is all there is.
+func (d *Daemon) commandAge(cmd *mews.Command) time.Duration {
+	now := cmd.ServerTime
+	if now.IsZero() {
+		now = d.now()
+	}
+	return now.Sub(cmd.CreatedUtc)
 }
 
 // rejectCommand records a command that will not be encoded and queues its
@@ -245,7 +261,7 @@ func (d *Daemon) resumeCommand(cmd *mews.Command, at arrival, log zerolog.Logger
 	delete(d.resume, cmd.ID)
 	st := d.stationFor(cmd.Device)
 	data, err := cmd.KeyCutter()
-	age, limit := d.now().Sub(cmd.CreatedUtc), d.cfg.Mews.MaxCommandAge.D()
+	age, limit := d.commandAge(cmd), d.cfg.Mews.MaxCommandAge.D()
 	switch {
 	case cmd.State.Final():
 		log.Info().Str(fieldState, string(cmd.State)).Msg("resumed command was closed in Mews meanwhile; not cutting")
@@ -264,4 +280,25 @@ func (d *Daemon) resumeCommand(cmd *mews.Command, at arrival, log zerolog.Logger
 		log.Info().Msg("resuming a command accepted before the restart")
 		st.enqueue(job{cmd: *cmd, data: data, seen: at.seen, io: at.io})
 	}
+}
+
+// maxClockSkew is how far this machine's clock may be from Mews's before
+// it is worth a warning: key command ages are measured by Mews's clock, but
+// digital key validity and the logs use ours.
+const maxClockSkew = time.Minute
+
+// warnClockSkew logs a warning when this machine's clock is off Mews's.
+func (d *Daemon) warnClockSkew() {
+	if skew, known := d.api.ClockSkew(); known && skew.Abs() > maxClockSkew {
+		d.log.Warn().Str("skew", skewWords(skew)).
+			Msg("this machine's clock is off Mews's; key command ages use Mews's clock, but fix the clock (NTP) for the logs and digital key times")
+	}
+}
+
+// skewWords says which way a clock is off: "31m0s behind Mews".
+func skewWords(skew time.Duration) string {
+	if skew > 0 {
+		return skew.Round(time.Second).String() + " behind Mews"
+	}
+	return (-skew).Round(time.Second).String() + " ahead of Mews"
 }
