@@ -62,10 +62,15 @@ const intakeStall = 5 * time.Minute
 
 // Healthy is what the service watchdog asks: can the daemon still do its
 // work? Not when its journal cannot be read, nor when the intake, which
-// every command passes through, has been stuck for intakeStall.
+// every command passes through, has been stuck for intakeStall. Time spent
+// in a pause Mews asked for (429 Retry-After) is waiting, not being stuck:
+// the stall is counted from the end of the pause.
 func (d *Daemon) Healthy() bool {
-	beat := time.Unix(0, d.intakeBeat.Load())
-	return d.journalHealth().OK && time.Since(beat) < intakeStall
+	since := time.Unix(0, d.intakeBeat.Load())
+	if paused := d.api.Limiter().PausedUntil(); paused.After(since) {
+		since = paused
+	}
+	return d.journalHealth().OK && time.Since(since) < intakeStall
 }
 
 var _ status.Source = (*Daemon)(nil)

@@ -7,6 +7,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mews-keyd/mews-keyd/daemon/journal"
+	"github.com/mews-keyd/mews-keyd/mews"
 )
 
 // TestHealthyNeedsAJournalAndALiveIntake: the service watchdog stops
@@ -17,7 +18,11 @@ func TestHealthyNeedsAJournalAndALiveIntake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &Daemon{journal: j}
+	api, err := mews.NewClient(mews.ClientConfig{APIURL: "http://127.0.0.1:1", ClientToken: "c", AccessToken: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Daemon{journal: j, api: api}
 	d.intakeBeat.Store(time.Now().UnixNano())
 	if !d.Healthy() {
 		t.Error("a daemon with a journal and a live intake is not healthy")
@@ -25,6 +30,12 @@ func TestHealthyNeedsAJournalAndALiveIntake(t *testing.T) {
 	d.intakeBeat.Store(time.Now().Add(-intakeStall - time.Second).UnixNano())
 	if d.Healthy() {
 		t.Error("a stuck intake counts as healthy")
+	}
+	// Mews asked for a pause, still running: the intake is waiting, not
+	// stuck.
+	api.Limiter().Pause(mews.MaxPause)
+	if !d.Healthy() {
+		t.Error("an intake waiting out a pause Mews asked for counts as stuck")
 	}
 	d.intakeBeat.Store(time.Now().UnixNano())
 	if err := j.Close(); err != nil {
