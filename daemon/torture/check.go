@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"slices"
 	"sort"
@@ -176,7 +177,9 @@ func (r *run) checkCards(res *result) {
 			kr[rec.Get("G#")]++
 		}
 	}
-	var twice, missing, unexpected []string
+	var twice, missing, unexpected, cancelledCut []string
+	refused := refusedProcessing(r.srv.Requests())
+	unasked := 0
 	known := map[string]bool{}
 	calls, krs := 0, 0
 	for _, c := range r.created {
@@ -193,6 +196,13 @@ func (r *run) checkCards(res *result) {
 			calls += n
 		}
 		cut := c.spec.kind == kindExec || c.spec.kind == kindFias
+		if n > 0 && cancelledBeforeStart(r.srv.StateHistory(c.id)) {
+			if refused[c.id] {
+				cancelledCut = append(cancelledCut, fmt.Sprintf("%s cut although Mews refused its Processing update", c.id))
+			} else {
+				unasked++ // Mews was failing: the daemon cut without asking
+			}
+		}
 		switch {
 		case n > 1:
 			twice = append(twice, fmt.Sprintf("%s cut %d times", c.id, n))
@@ -214,6 +224,39 @@ func (r *run) checkCards(res *result) {
 	}
 	res.add("no card encoded twice", len(twice) == 0, "%d exec encoder calls, %d FIAS KR %s", calls, krs, sample3(twice))
 	res.add("cards only for key commands, one per Processed", len(missing)+len(unexpected) == 0, "%s", orNone(append(missing, unexpected...)))
+	res.add("no card for a command Mews showed cancelled", len(cancelledCut) == 0,
+		"%d cancelled at the desk; %d cut during an API outage before the cancel could be seen %s",
+		r.counts[faultDeskCancel]+r.counts[faultQueueCancel], unasked, sample3(cancelledCut))
+}
+
+// refusedProcessing returns the commands whose Processing update Mews
+// refused because they were closed: the daemon knew not to cut them.
+func refusedProcessing(reqs []mewstest.Request) map[string]bool {
+	out := map[string]bool{}
+	for _, q := range reqs {
+		if q.Op == mews.OpUpdateCommand && q.Body["State"] == string(mews.CommandProcessing) &&
+			(q.Status == http.StatusForbidden || q.Status == http.StatusBadRequest) {
+			if id, ok := q.Body["CommandId"].(string); ok {
+				out[id] = true
+			}
+		}
+	}
+	return out
+}
+
+// cancelledBeforeStart reports whether Mews cancelled a command before it
+// was ever Processing: from then on, no card may be cut for it. (A cancel
+// that lands while the card is in the encoder cannot stop it.)
+func cancelledBeforeStart(hist []mews.CommandState) bool {
+	for _, s := range hist {
+		switch s {
+		case mews.CommandProcessing:
+			return false
+		case mews.CommandCancelled:
+			return true
+		}
+	}
+	return false
 }
 
 // checkRate: per daemon process (a process killed with SIGKILL takes its

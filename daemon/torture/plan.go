@@ -13,32 +13,34 @@ import (
 
 // Fault names, as counted in the summary.
 const (
-	faultDrop       = "socket drops"
-	faultRefuse     = "refused reconnects"
-	fault429        = "429 storms"
-	fault5xx        = "5xx storms"
-	faultSlow       = "slow API periods"
-	faultHang       = "hung API calls"
-	faultMalformed  = "malformed frames"
-	faultOversize   = "oversize frames"
-	faultDuplicate  = "duplicate-event periods"
-	faultEncRefuse  = "encoder refusals"
-	faultEncTimeout = "encoder timeouts"
-	faultEncCrash   = "encoder crashes"
-	faultLockRefuse = "lock refusal periods"
-	faultLockMute   = "lock no-answer periods"
-	faultLockNoise  = "lock noisy periods"
-	faultLinkDrop   = "lock link drops"
-	faultKill       = "SIGKILL restarts"
-	faultReload     = "SIGHUP reloads"
-	faultDeskCancel = "front-desk cancels"
-	faultBurst      = "command bursts"
+	faultDrop        = "socket drops"
+	faultRefuse      = "refused reconnects"
+	fault429         = "429 storms"
+	fault5xx         = "5xx storms"
+	faultSlow        = "slow API periods"
+	faultHang        = "hung API calls"
+	faultMalformed   = "malformed frames"
+	faultOversize    = "oversize frames"
+	faultDuplicate   = "duplicate-event periods"
+	faultEncRefuse   = "encoder refusals"
+	faultEncTimeout  = "encoder timeouts"
+	faultEncCrash    = "encoder crashes"
+	faultLockRefuse  = "lock refusal periods"
+	faultLockMute    = "lock no-answer periods"
+	faultLockNoise   = "lock noisy periods"
+	faultLinkDrop    = "lock link drops"
+	faultKill        = "SIGKILL restarts"
+	faultReload      = "SIGHUP reloads"
+	faultDeskCancel  = "front-desk cancels"
+	faultBurst       = "command bursts"
+	faultStopQueued  = "stops with cards queued"
+	faultQueueCancel = "cancels while queued"
 )
 
 // faultOrder is the order of the summary.
 var faultOrder = []string{faultDrop, faultRefuse, fault429, fault5xx, faultSlow, faultHang, faultMalformed,
 	faultOversize, faultDuplicate, faultEncRefuse, faultEncTimeout, faultEncCrash, faultLockRefuse, faultLockMute,
-	faultLockNoise, faultLinkDrop, faultKill, faultReload, faultDeskCancel, faultBurst}
+	faultLockNoise, faultLinkDrop, faultKill, faultReload, faultDeskCancel, faultBurst, faultStopQueued, faultQueueCancel}
 
 // action is one step of the plan: at its time the scheduler runs do.
 // Everything an action needs is drawn from the seed when the plan is made,
@@ -171,7 +173,25 @@ func makePlan(seed uint64, duration time.Duration) plan {
 	for range pl.times(2, 4) {
 		pl.add(pl.within(0, faultsEnd), "", func(r *run) { r.reload() }) // counts itself: it may be skipped
 	}
+	for range pl.times(1, 2) {
+		pl.queueThenStop(pl.within(0.05, killsEnd))
+	}
 	return pl.actions
+}
+
+// queueThenStop queues slow cards on one encoder, has the front desk cancel
+// one of the waiting ones, and stops the daemon cleanly while the queue is
+// still there: the card in the encoder finishes, the others are cut after
+// the restart, and the cancelled one never.
+func (pl *planner) queueThenStop(at time.Duration) {
+	var queued []int
+	for range 4 + pl.rng.IntN(4) {
+		queued = append(queued, pl.commands)
+		pl.plan(at, commandSpec{n: pl.commands, kind: kindExec, keys: keysSlow})
+	}
+	victim := queued[1+pl.rng.IntN(len(queued)-1)]
+	pl.add(at+pl.between(50*time.Millisecond, 250*time.Millisecond), faultQueueCancel, func(r *run) { r.deskCancel(victim) })
+	pl.add(at+pl.between(300*time.Millisecond, 700*time.Millisecond), "", func(r *run) { r.stopAndStart() }) // counts itself: it may be skipped
 }
 
 // malformedFrames are frames the daemon must log and skip, keeping the
@@ -249,7 +269,6 @@ func (pl *planner) drawKind() kind {
 
 func (pl *planner) command(at time.Duration, k kind) {
 	n := pl.commands
-	pl.commands++
 	spec := commandSpec{n: n, kind: k, keys: 1}
 	switch k {
 	case kindExec:
@@ -269,14 +288,20 @@ func (pl *planner) command(at time.Duration, k kind) {
 		spec.keys = 1 + pl.rng.IntN(2)
 		spec.reservation = pl.uuid()
 	}
-	fault := map[int]string{keysRefuse: faultEncRefuse, keysHang: faultEncTimeout, keysCrash: faultEncCrash}[spec.keys]
-	if k != kindExec {
-		fault = ""
-	}
-	pl.add(at, fault, func(r *run) { r.create(spec) })
+	pl.plan(at, spec)
 	if k.ours() && k != kindTooOld && pl.rng.IntN(100) < 5 {
 		pl.add(at+pl.between(0, 800*time.Millisecond), faultDeskCancel, func(r *run) { r.deskCancel(n) })
 	}
+}
+
+// plan adds the creation of one command; spec.n must be pl.commands.
+func (pl *planner) plan(at time.Duration, spec commandSpec) {
+	pl.commands++
+	fault := map[int]string{keysRefuse: faultEncRefuse, keysHang: faultEncTimeout, keysCrash: faultEncCrash}[spec.keys]
+	if spec.kind != kindExec {
+		fault = ""
+	}
+	pl.add(at, fault, func(r *run) { r.create(spec) })
 }
 
 // uuid draws an id in the shape of Mews ids from the seed.

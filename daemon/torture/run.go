@@ -270,6 +270,27 @@ func (r *run) restart(pause time.Duration) {
 	}
 }
 
+// stopAndStart is a clean stop (the service manager's stop) and a new
+// process on the same state dir. The stop must not outlast the card in the
+// encoder: the exec timeout, plus the last report's flush and the
+// WebSocket's close. A process not answering on its status endpoint yet
+// may not handle the signal yet either: it is skipped, like a reload.
+func (r *run) stopAndStart() {
+	p := r.current()
+	if _, err := goroutines(r.status); err != nil || !p.alive() {
+		return
+	}
+	r.mu.Lock()
+	r.counts[faultStopQueued]++
+	r.mu.Unlock()
+	if err := p.stop(execTimeout + 10*time.Second); err != nil {
+		r.problem("stop with cards queued: %v", err)
+	}
+	if err := r.start(); err != nil {
+		r.problem("%v", err)
+	}
+}
+
 // reload rewrites the config with the encoders changed (the exec timeout
 // and the FIAS keepalive alternate, so both stations are replaced: the
 // old one finishes its queue, the FIAS link is dialled again) and sends
