@@ -8,11 +8,14 @@
 // # Link
 //
 // With address set the driver dials the lock system and reconnects with
-// backoff; with listen set it accepts the lock system's connection, a new one
-// replacing the old. On every connection it sends LS; it answers the lock's
-// LS with its own LD, LR and LA, and the lock's LD/LR/LA with LA. The link is
-// up at the lock's LA. After keepalive without a record from the lock it
-// sends LS; no answer within another keepalive takes the link down. DR is
+// backoff; with listen set it accepts the lock system's connections from the
+// addresses in allow_from (loopback by default) and closes others at once.
+// On every connection it sends LS; it answers the lock's LS with its own LD,
+// LR and LA, and the lock's LD/LR/LA with LA. The link is up at the lock's
+// LA; a connection that has not got that far within keepalive is closed, and
+// a newer connection replaces the link only when it gets there. After
+// keepalive without a record from the lock it sends LS; no answer within
+// another keepalive takes the link down. DR is
 // answered with DS and DE (no guest database to resync); LE ends the link.
 //
 // # Fields

@@ -3,8 +3,8 @@ package fias_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -554,30 +554,6 @@ func TestCloseSendsLinkEnd(t *testing.T) {
 	wantError(t, err, "lock system offline", false)
 }
 
-func TestListenReplacesConnection(t *testing.T) {
-	cfg := testConfig()
-	cfg.Listen = "127.0.0.1:0"
-	e := open(t, cfg)
-	first, err := net.Dial("tcp", e.ListenAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Close()
-	lock := fiastest.Dial(e.ListenAddr().String(), fiastest.Options{})
-	defer lock.Close()
-	// The first connection ends (after a courtesy LE) once the second is in.
-	b, err := io.ReadAll(first)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(b), "LE|") {
-		t.Errorf("old connection got %q, want LE before the close", b)
-	}
-	if _, err := e.Issue(ctxT(t), request()); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestSeveralRooms(t *testing.T) {
 	req := request()
 	req.Rooms = []string{"0101", "0102"}
@@ -706,6 +682,9 @@ func TestConfig(t *testing.T) {
 		{"reconnect range", "reconnect_max", func(c *fias.Config) { c.Address, c.ReconnectMax = "h:1", 1 }},
 		{"time zone", "time_zone", func(c *fias.Config) { c.Address, c.TimeZone = "h:1", "Mars/Olympus" }},
 		{"departure format", "departure_time_format", func(c *fias.Config) { c.Address, c.DepartureTimeFormat = "h:1", "H" }},
+		{"allow_from when dialling", "allow_from", func(c *fias.Config) { c.Address, c.AllowFrom = "h:1", []string{"10.0.0.1"} }},
+		{"allow_from not an address", "allow_from", func(c *fias.Config) { c.Listen, c.AllowFrom = ":1", []string{"10.0.0.1", "lockserver"} }},
+		{"allow_from bad prefix", "allow_from", func(c *fias.Config) { c.Listen, c.AllowFrom = ":1", []string{"10.0.5.0/33"} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := fias.DefaultConfig()
@@ -754,7 +733,7 @@ reconnect_max = "1m"
 		DepartureTimeFormat: "HH:MM", ConnectTimeout: keys.Duration(5 * time.Second),
 		ReconnectMin: keys.Duration(500 * time.Millisecond), ReconnectMax: keys.Duration(time.Minute),
 	}
-	if *c != want {
+	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("decoded %+v, want %+v", *c, want)
 	}
 }
