@@ -22,7 +22,9 @@
 //
 // Key records carry only the fields the lock system asked for in its LR for
 // the record type, in its order, plus WS and KC; without an LR a default set.
-// Values are ASCII: Clean transliterates letters with diacritics.
+// Values are ASCII: Clean transliterates letters with diacritics and drops
+// what has no ASCII form. A room that would lose a character that way ("10|1"
+// would become "101", another door) is refused before anything is sent.
 //
 //	WS      config workstation
 //	KC      config encoder_station

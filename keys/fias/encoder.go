@@ -169,6 +169,9 @@ func (e *Encoder) perRoom(ctx context.Context, op string, req keys.Request, kt s
 	if len(rooms) == 0 {
 		return keys.Result{}, keys.Failf("no room to encode")
 	}
+	if err := sendable(rooms); err != nil {
+		return keys.Result{}, err
+	}
 	if _, ok := ctx.Deadline(); !ok && e.env.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, e.env.Timeout)
@@ -216,6 +219,18 @@ func (e *Encoder) rooms(req keys.Request) []string {
 		rooms = append(rooms, id)
 	}
 	return rooms
+}
+
+// sendable refuses the request, before anything is sent for any of its
+// rooms, if a room has a character FIAS cannot carry: with it left out,
+// "10|1" would become "101", someone else's door.
+func sendable(rooms []string) error {
+	for _, room := range rooms {
+		if c, bad := unsendable(room); bad {
+			return keys.Failf("room %q cannot be sent to the lock system (it contains %q)", room, string(c))
+		}
+	}
+	return nil
 }
 
 // exchange sends the record build makes for the current session and waits

@@ -634,6 +634,42 @@ func TestSeveralRooms(t *testing.T) {
 	})
 }
 
+// A room FIAS cannot carry is refused, never rewritten into another room:
+// "10|1" sent as "101" would cut a card for a stranger's door.
+func TestUnsendableRoom(t *testing.T) {
+	e, lock := start(t, pmsDials, fiastest.Options{}, nil)
+	for _, tc := range []struct {
+		rooms []string
+		want  string
+	}{
+		{[]string{"10|1"}, `room "10|1" cannot be sent to the lock system (it contains "|")`},
+		{[]string{"0101", "01\x0202"}, `room "01\x0202" cannot be sent to the lock system (it contains "\x02")`},
+		{[]string{"101\n"}, `room "101\n" cannot be sent to the lock system (it contains "\n")`},
+		{[]string{"東101"}, `room "東101" cannot be sent to the lock system (it contains "東")`},
+	} {
+		req := request()
+		req.Rooms = tc.rooms
+		for op, call := range map[string]func(context.Context, keys.Request) (keys.Result, error){
+			"KR": e.Issue, "KM": e.Update, "KD": e.Revoke,
+		} {
+			_, err := call(ctxT(t), req)
+			wantError(t, err, tc.want, false)
+			if n := fiastest.Count(lock.Received(), op); n != 0 {
+				t.Errorf("rooms %q: lock system received %d %s, want none", tc.rooms, n, op)
+			}
+		}
+	}
+	// Letters with diacritics have ASCII forms, as in guest names.
+	req := request()
+	req.Rooms = []string{"Zürich"}
+	if _, err := e.Issue(ctxT(t), req); err != nil {
+		t.Fatal(err)
+	}
+	if rn := lastOf(t, lock, "KR").Get("RN"); rn != "Zurich" {
+		t.Errorf("RN = %q, want Zurich", rn)
+	}
+}
+
 func TestNamesAndTimes(t *testing.T) {
 	e, lock := start(t, pmsDials, fiastest.Options{}, func(c *fias.Config) { c.DepartureTimeFormat = "HH:MM" })
 	req := request()
