@@ -15,7 +15,9 @@
 // LA; a connection that has not got that far within keepalive is closed, and
 // a newer connection replaces the link only when it gets there. After
 // keepalive without a record from the lock it sends LS; no answer within
-// another keepalive takes the link down. DR is
+// another keepalive takes the link down. A new encoder of the same name (a
+// config reload) takes a listening socket over from the old one, whose
+// Close ends its link with LE; the lock system connects again. DR is
 // answered with DS and DE (no guest database to resync); LE ends the link.
 //
 // # Fields

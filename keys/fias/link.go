@@ -82,12 +82,13 @@ func (s *session) fieldList(recordType string) ([]string, bool) {
 // link start, keep-alive and reconnection. Records that are not link
 // management go to onRecord.
 type link struct {
-	cfg      *Config
-	log      zerolog.Logger
-	noisy    zerolog.Logger // sampled, for complaints a bad peer can repeat endlessly
-	loc      *time.Location
-	ln       net.Listener
-	allow    []netip.Prefix // who may connect to ln
+	cfg   *Config
+	log   zerolog.Logger
+	noisy zerolog.Logger // sampled, for complaints a bad peer can repeat endlessly
+	loc   *time.Location
+	// incoming brings the connections the listener accepted for us.
+	incoming chan net.Conn
+	allow    []netip.Prefix // who may connect
 	onRecord func(*session, Record)
 	// stopped is closed when the encoder closes; nobody waits for the link
 	// after that.
@@ -103,6 +104,7 @@ func newLink(cfg *Config, log zerolog.Logger, loc *time.Location, onRecord func(
 	allow, _ := cfg.allowFrom() // validated
 	return &link{
 		cfg:      cfg,
+		incoming: make(chan net.Conn),
 		allow:    allow,
 		log:      log,
 		noisy:    log.Sample(&zerolog.BurstSampler{Burst: 3, Period: time.Minute}),
@@ -115,7 +117,7 @@ func newLink(cfg *Config, log zerolog.Logger, loc *time.Location, onRecord func(
 
 // run keeps the link until ctx is done.
 func (l *link) run(ctx context.Context) {
-	if l.ln != nil {
+	if l.cfg.Listen != "" {
 		l.acceptLoop(ctx)
 		return
 	}
@@ -175,31 +177,22 @@ func (l *link) dialLoop(ctx context.Context) {
 	}
 }
 
-// acceptLoop serves every connection from an allowed address in a session
-// of its own. A lock system that connects again has given up on its old
-// connection, whatever our side still believes; but a connection takes the
-// link over only when its link start completes (setUp), so a port scan, a
-// peer that sends garbage or one that forges answers never disturbs the
-// link, and serve drops it when it has not started the link in time.
+// acceptLoop serves every connection the listener hands us from an allowed
+// address, each in a session of its own. A lock system that connects again
+// has given up on its old connection, whatever our side still believes; but
+// a connection takes the link over only when its link start completes
+// (setUp), so a port scan, a peer that sends garbage or one that forges
+// answers never disturbs the link, and serve drops it when it has not
+// started the link in time.
 func (l *link) acceptLoop(ctx context.Context) {
 	var sessions sync.WaitGroup
 	defer sessions.Wait()
 	for {
-		conn, err := l.ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			l.noisy.Warn().Err(err).Msg("accepting lock system connection failed")
-			// A pause, so that running out of file descriptors is not a hot loop.
-			t := time.NewTimer(100 * time.Millisecond)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-			continue
+		var conn net.Conn
+		select {
+		case <-ctx.Done():
+			return
+		case conn = <-l.incoming:
 		}
 		if !l.admit(conn) {
 			continue

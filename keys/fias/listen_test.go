@@ -276,3 +276,82 @@ allow_from = ["192.168.1.20", "10.0.5.0/24", "lockserver", "10.0.6.0/33"]
 		t.Errorf("Validate: %v", err)
 	}
 }
+
+// A reload opens the new encoder while the old one still drains its queue:
+// the new one takes the listening socket over, and the lock system, whose
+// link the old one ends with LE on Close, connects again to the same socket.
+func TestListenHandover(t *testing.T) {
+	cfg := testConfig()
+	cfg.Listen = "127.0.0.1:0"
+	a := open(t, cfg)
+	addr := a.ListenAddr().String()
+	lock := fiastest.Dial(addr, fiastest.Options{})
+	defer lock.Close()
+	if err := a.WaitLink(ctxT(t), true); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listen = addr
+	b, err := fias.New(cfg, env(t))
+	if err != nil {
+		t.Fatalf("second encoder on %s: %v", addr, err)
+	}
+	defer b.Close()
+	if got := b.ListenAddr().String(); got != addr {
+		t.Errorf("second encoder listens on %s, want %s", got, addr)
+	}
+	// The old encoder still has the link and still works.
+	if _, err := a.Issue(ctxT(t), request()); err != nil {
+		t.Fatalf("old encoder before its Close: %v", err)
+	}
+	a.Close()
+	if _, err := b.Issue(ctxT(t), request()); err != nil {
+		t.Fatalf("new encoder after the old one closed: %v", err)
+	}
+	if n := fiastest.Count(lock.Received(), "KR"); n != 2 {
+		t.Errorf("lock system received %d KR, want 2", n)
+	}
+
+	// The socket closes with its last user.
+	b.Close()
+	lock.Close()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("port still taken after the last encoder closed: %v", err)
+	}
+	ln.Close()
+}
+
+// A new encoder that is closed first (a reload that failed further on)
+// leaves the socket to the one before it.
+func TestListenHandoverBack(t *testing.T) {
+	cfg := testConfig()
+	cfg.Listen = "127.0.0.1:0"
+	a := open(t, cfg)
+	cfg.Listen = a.ListenAddr().String()
+	b := open(t, cfg)
+	b.Close()
+	lock := fiastest.Dial(cfg.Listen, fiastest.Options{})
+	defer lock.Close()
+	if _, err := a.Issue(ctxT(t), request()); err != nil {
+		t.Fatalf("old encoder after the new one closed: %v", err)
+	}
+}
+
+// Only a reload of the same encoder takes a socket over: two encoders set to
+// listen on one address is a mistake the operator must hear about.
+func TestListenAddressOfAnotherEncoder(t *testing.T) {
+	cfg := testConfig()
+	cfg.Listen = "127.0.0.1:0"
+	a := open(t, cfg)
+	cfg.Listen = a.ListenAddr().String()
+	en := env(t)
+	en.Name = "backoffice"
+	b, err := fias.New(cfg, en)
+	if err == nil {
+		b.Close()
+		t.Fatal("a second encoder took over the first one's socket")
+	}
+	if want := `in use by encoder "frontdesk"`; !strings.Contains(err.Error(), want) {
+		t.Errorf("error = %v, want %q", err, want)
+	}
+}
