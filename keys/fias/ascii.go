@@ -44,15 +44,32 @@ func Clean(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	for _, r := range s {
-		switch {
-		case r == '|':
-		case r >= 0x20 && r < 0x7f:
-			b.WriteRune(r)
-		default:
-			b.WriteString(latin[r])
-		}
+		b.WriteString(toASCII(r))
 	}
 	return b.String()
+}
+
+// toASCII is what Clean makes of r: r itself, its ASCII form, or nothing.
+func toASCII(r rune) string {
+	switch {
+	case r == '|':
+		return ""
+	case r >= 0x20 && r < 0x7f:
+		return string(r)
+	}
+	return latin[r]
+}
+
+// unsendable returns the first character of s that Clean would drop, and
+// whether there is one. Where dropping changes what a value points to, as
+// in a room number, the value must be refused instead.
+func unsendable(s string) (rune, bool) {
+	for _, r := range s {
+		if toASCII(r) == "" {
+			return r, true
+		}
+	}
+	return 0, false
 }
 
 func isClean(s string) bool {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"strings"
 	"time"
 	// Property time zones must resolve on Windows too, which has no zoneinfo
 	// database of its own.
@@ -19,6 +21,10 @@ type Config struct {
 	// Listen is the local "host:port" the lock system connects to instead.
 	// Exactly one of Address and Listen is set.
 	Listen string `toml:"listen"`
+	// AllowFrom lists the IPs and CIDRs a lock system may connect from when
+	// Listen is set; empty means loopback only. Anyone else who reaches the
+	// port could otherwise speak for the lock system.
+	AllowFrom []string `toml:"allow_from"`
 	// Workstation is sent as WS, the PMS workstation id.
 	Workstation string `toml:"workstation"`
 	// EncoderStation is sent as KC, the key coder that cuts the cards.
@@ -76,6 +82,14 @@ func (c *Config) Validate() error {
 			bad("listen", `want "host:port": %v`, err)
 		}
 	}
+	if c.Address != "" && len(c.AllowFrom) > 0 {
+		bad("allow_from", "only with listen: it says who may connect to us")
+	}
+	for _, entry := range c.AllowFrom {
+		if _, err := parseAllowed(entry); err != nil {
+			bad("allow_from", "%v", err)
+		}
+	}
 	for _, f := range []struct{ key, v string }{{"workstation", c.Workstation}, {"encoder_station", c.EncoderStation}} {
 		if f.v == "" || Clean(f.v) != f.v {
 			bad(f.key, "must be printable ASCII without '|', not %q", f.v)
@@ -99,6 +113,57 @@ func (c *Config) Validate() error {
 		bad("departure_time_format", "%v", err)
 	}
 	return errors.Join(errs...)
+}
+
+// loopback is whom a listening driver accepts without allow_from: a lock
+// system on another machine is a decision the operator writes down.
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+// allowFrom returns the prefixes a lock system may connect from.
+func (c *Config) allowFrom() ([]netip.Prefix, error) {
+	if len(c.AllowFrom) == 0 {
+		return loopback, nil
+	}
+	prefixes := make([]netip.Prefix, 0, len(c.AllowFrom))
+	for _, entry := range c.AllowFrom {
+		p, err := parseAllowed(entry)
+		if err != nil {
+			return nil, err
+		}
+		prefixes = append(prefixes, p)
+	}
+	return prefixes, nil
+}
+
+// parseAllowed reads one allow_from entry, an IP ("192.168.1.20") or a
+// CIDR ("10.0.5.0/24"). IPv4 written as IPv6 ("::ffff:10.0.0.1") counts as
+// IPv4, the form remote addresses are compared in.
+func parseAllowed(entry string) (netip.Prefix, error) {
+	bad := fmt.Errorf("%q is neither an IP address nor a CIDR", entry)
+	if strings.Contains(entry, "/") {
+		p, err := netip.ParsePrefix(entry)
+		if err != nil {
+			return netip.Prefix{}, bad
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(entry)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, bad
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// allowed reports whether a peer at addr may connect.
+func allowed(prefixes []netip.Prefix, addr netip.Addr) bool {
+	addr = addr.Unmap().WithZone("")
+	for _, p := range prefixes {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Config) location() (*time.Location, error) {

@@ -8,18 +8,25 @@
 // # Link
 //
 // With address set the driver dials the lock system and reconnects with
-// backoff; with listen set it accepts the lock system's connection, a new one
-// replacing the old. On every connection it sends LS; it answers the lock's
-// LS with its own LD, LR and LA, and the lock's LD/LR/LA with LA. The link is
-// up at the lock's LA. After keepalive without a record from the lock it
-// sends LS; no answer within another keepalive takes the link down. DR is
+// backoff; with listen set it accepts the lock system's connections from the
+// addresses in allow_from (loopback by default) and closes others at once.
+// On every connection it sends LS; it answers the lock's LS with its own LD,
+// LR and LA, and the lock's LD/LR/LA with LA. The link is up at the lock's
+// LA; a connection that has not got that far within keepalive is closed, and
+// a newer connection replaces the link only when it gets there. After
+// keepalive without a record from the lock it sends LS; no answer within
+// another keepalive takes the link down. A new encoder of the same name (a
+// config reload) takes a listening socket over from the old one, whose
+// Close ends its link with LE; the lock system connects again. DR is
 // answered with DS and DE (no guest database to resync); LE ends the link.
 //
 // # Fields
 //
 // Key records carry only the fields the lock system asked for in its LR for
 // the record type, in its order, plus WS and KC; without an LR a default set.
-// Values are ASCII: Clean transliterates letters with diacritics.
+// Values are ASCII: Clean transliterates letters with diacritics and drops
+// what has no ASCII form. A room that would lose a character that way ("10|1"
+// would become "101", another door) is refused before anything is sent.
 //
 //	WS      config workstation
 //	KC      config encoder_station

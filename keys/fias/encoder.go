@@ -62,6 +62,7 @@ type Encoder struct {
 	loc        *time.Location
 	departure  string // time layout of DT
 	link       *link
+	listener   *listener // nil when the encoder dials
 	cancel     context.CancelFunc
 	background sync.WaitGroup
 	closeOnce  sync.Once
@@ -83,7 +84,8 @@ type call struct {
 
 // New validates cfg and starts keeping the link in the background: it does
 // not wait for the lock system. With Listen set it binds the address first
-// and fails if it cannot.
+// and fails if it cannot, unless another encoder of this process listens
+// there: then it takes the socket over (see listener).
 func New(cfg Config, env keys.Env) (*Encoder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("fias: %w", err)
@@ -99,17 +101,24 @@ func New(cfg Config, env keys.Env) (*Encoder, error) {
 		slot:      make(chan struct{}, 1),
 	}
 	e.link = newLink(&e.cfg, e.log, loc, e.onRecord)
+	// Before the listener can hand the link a connection, which selects on
+	// stopped.
+	ctx, cancel := context.WithCancel(context.Background())
+	e.link.stopped = ctx.Done()
 	if cfg.Listen != "" {
-		ln, err := net.Listen("tcp", cfg.Listen)
+		sl, shared, err := listen(cfg.Listen, env.Name, e.link)
 		if err != nil {
+			cancel()
 			return nil, fmt.Errorf("fias: listen for the lock system: %w", err)
 		}
-		e.link.ln = ln
-		e.log.Info().Str(logAddr, ln.Addr().String()).Msg("waiting for the lock system to connect")
+		e.listener = sl
+		msg := "waiting for the lock system to connect"
+		if shared {
+			msg = "took over the listening socket from the encoder still open on it; waiting for the lock system to connect"
+		}
+		e.log.Info().Str(logAddr, sl.ln.Addr().String()).Msg(msg)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
-	e.link.stopped = ctx.Done()
 	e.background.Go(func() { e.link.run(ctx) })
 	return e, nil
 }
@@ -117,10 +126,10 @@ func New(cfg Config, env keys.Env) (*Encoder, error) {
 // ListenAddr is the address the lock system connects to, nil when the
 // encoder dials.
 func (e *Encoder) ListenAddr() net.Addr {
-	if e.link.ln == nil {
+	if e.listener == nil {
 		return nil
 	}
-	return e.link.ln.Addr()
+	return e.listener.ln.Addr()
 }
 
 // Issue cuts req.KeyCount cards with KR. A FIAS KR names one room, so a
@@ -152,13 +161,16 @@ func (e *Encoder) Revoke(ctx context.Context, req keys.Request) (keys.Result, er
 // Health reports whether the FIAS link is up.
 func (e *Encoder) Health(context.Context) keys.Health { return e.link.health() }
 
-// Close ends the link with LE and stops every goroutine of the encoder.
+// Close ends the link with LE and stops every goroutine of the encoder. A
+// listening socket stays open while a newer encoder uses it.
 func (e *Encoder) Close() error {
 	e.closeOnce.Do(func() {
-		e.cancel()
-		if e.link.ln != nil {
-			e.link.ln.Close()
+		// Off the socket before stopping, so that the listener hands no
+		// connection to a link that has stopped taking them.
+		if e.listener != nil {
+			e.listener.release(e.link)
 		}
+		e.cancel()
 		e.background.Wait()
 	})
 	return nil
@@ -168,6 +180,9 @@ func (e *Encoder) perRoom(ctx context.Context, op string, req keys.Request, kt s
 	rooms := e.rooms(req)
 	if len(rooms) == 0 {
 		return keys.Result{}, keys.Failf("no room to encode")
+	}
+	if err := sendable(rooms); err != nil {
+		return keys.Result{}, err
 	}
 	if _, ok := ctx.Deadline(); !ok && e.env.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -216,6 +231,18 @@ func (e *Encoder) rooms(req keys.Request) []string {
 		rooms = append(rooms, id)
 	}
 	return rooms
+}
+
+// sendable refuses the request, before anything is sent for any of its
+// rooms, if a room has a character FIAS cannot carry: with it left out,
+// "10|1" would become "101", someone else's door.
+func sendable(rooms []string) error {
+	for _, room := range rooms {
+		if c, bad := unsendable(room); bad {
+			return keys.Failf("room %q cannot be sent to the lock system (it contains %q)", room, string(c))
+		}
+	}
+	return nil
 }
 
 // exchange sends the record build makes for the current session and waits

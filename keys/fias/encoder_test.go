@@ -3,8 +3,8 @@ package fias_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -554,30 +554,6 @@ func TestCloseSendsLinkEnd(t *testing.T) {
 	wantError(t, err, "lock system offline", false)
 }
 
-func TestListenReplacesConnection(t *testing.T) {
-	cfg := testConfig()
-	cfg.Listen = "127.0.0.1:0"
-	e := open(t, cfg)
-	first, err := net.Dial("tcp", e.ListenAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Close()
-	lock := fiastest.Dial(e.ListenAddr().String(), fiastest.Options{})
-	defer lock.Close()
-	// The first connection ends (after a courtesy LE) once the second is in.
-	b, err := io.ReadAll(first)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(b), "LE|") {
-		t.Errorf("old connection got %q, want LE before the close", b)
-	}
-	if _, err := e.Issue(ctxT(t), request()); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestSeveralRooms(t *testing.T) {
 	req := request()
 	req.Rooms = []string{"0101", "0102"}
@@ -658,6 +634,42 @@ func TestSeveralRooms(t *testing.T) {
 	})
 }
 
+// A room FIAS cannot carry is refused, never rewritten into another room:
+// "10|1" sent as "101" would cut a card for a stranger's door.
+func TestUnsendableRoom(t *testing.T) {
+	e, lock := start(t, pmsDials, fiastest.Options{}, nil)
+	for _, tc := range []struct {
+		rooms []string
+		want  string
+	}{
+		{[]string{"10|1"}, `room "10|1" cannot be sent to the lock system (it contains "|")`},
+		{[]string{"0101", "01\x0202"}, `room "01\x0202" cannot be sent to the lock system (it contains "\x02")`},
+		{[]string{"101\n"}, `room "101\n" cannot be sent to the lock system (it contains "\n")`},
+		{[]string{"東101"}, `room "東101" cannot be sent to the lock system (it contains "東")`},
+	} {
+		req := request()
+		req.Rooms = tc.rooms
+		for op, call := range map[string]func(context.Context, keys.Request) (keys.Result, error){
+			"KR": e.Issue, "KM": e.Update, "KD": e.Revoke,
+		} {
+			_, err := call(ctxT(t), req)
+			wantError(t, err, tc.want, false)
+			if n := fiastest.Count(lock.Received(), op); n != 0 {
+				t.Errorf("rooms %q: lock system received %d %s, want none", tc.rooms, n, op)
+			}
+		}
+	}
+	// Letters with diacritics have ASCII forms, as in guest names.
+	req := request()
+	req.Rooms = []string{"Zürich"}
+	if _, err := e.Issue(ctxT(t), req); err != nil {
+		t.Fatal(err)
+	}
+	if rn := lastOf(t, lock, "KR").Get("RN"); rn != "Zurich" {
+		t.Errorf("RN = %q, want Zurich", rn)
+	}
+}
+
 func TestNamesAndTimes(t *testing.T) {
 	e, lock := start(t, pmsDials, fiastest.Options{}, func(c *fias.Config) { c.DepartureTimeFormat = "HH:MM" })
 	req := request()
@@ -706,6 +718,9 @@ func TestConfig(t *testing.T) {
 		{"reconnect range", "reconnect_max", func(c *fias.Config) { c.Address, c.ReconnectMax = "h:1", 1 }},
 		{"time zone", "time_zone", func(c *fias.Config) { c.Address, c.TimeZone = "h:1", "Mars/Olympus" }},
 		{"departure format", "departure_time_format", func(c *fias.Config) { c.Address, c.DepartureTimeFormat = "h:1", "H" }},
+		{"allow_from when dialling", "allow_from", func(c *fias.Config) { c.Address, c.AllowFrom = "h:1", []string{"10.0.0.1"} }},
+		{"allow_from not an address", "allow_from", func(c *fias.Config) { c.Listen, c.AllowFrom = ":1", []string{"10.0.0.1", "lockserver"} }},
+		{"allow_from bad prefix", "allow_from", func(c *fias.Config) { c.Listen, c.AllowFrom = ":1", []string{"10.0.5.0/33"} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := fias.DefaultConfig()
@@ -754,7 +769,7 @@ reconnect_max = "1m"
 		DepartureTimeFormat: "HH:MM", ConnectTimeout: keys.Duration(5 * time.Second),
 		ReconnectMin: keys.Duration(500 * time.Millisecond), ReconnectMax: keys.Duration(time.Minute),
 	}
-	if *c != want {
+	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("decoded %+v, want %+v", *c, want)
 	}
 }

@@ -1,6 +1,9 @@
 package fias
 
-import "context"
+import (
+	"context"
+	"net/netip"
+)
 
 // WaitLink blocks until the link is up (or down), for tests that must not
 // guess how long a reconnect or a keep-alive timeout takes.
@@ -16,4 +19,13 @@ func (e *Encoder) WaitLink(ctx context.Context, up bool) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// Allows reports whether a lock system connecting from ip is let in.
+func (c *Config) Allows(ip string) bool {
+	prefixes, err := c.allowFrom()
+	if err != nil {
+		panic(err)
+	}
+	return allowed(prefixes, netip.MustParseAddr(ip))
 }

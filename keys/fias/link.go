@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,9 @@ const (
 // session is one TCP connection to the lock system.
 type session struct {
 	conn net.Conn
+	// stop ends the session, with LE; a newer connection whose link start
+	// completed calls it.
+	stop context.CancelFunc
 	// done is closed when the session has ended; a request waiting for its
 	// answer on this session gives up then.
 	done chan struct{}
@@ -78,11 +82,13 @@ func (s *session) fieldList(recordType string) ([]string, bool) {
 // link start, keep-alive and reconnection. Records that are not link
 // management go to onRecord.
 type link struct {
-	cfg      *Config
-	log      zerolog.Logger
-	noisy    zerolog.Logger // sampled, for complaints a bad peer can repeat endlessly
-	loc      *time.Location
-	ln       net.Listener
+	cfg   *Config
+	log   zerolog.Logger
+	noisy zerolog.Logger // sampled, for complaints a bad peer can repeat endlessly
+	loc   *time.Location
+	// incoming brings the connections the listener accepted for us.
+	incoming chan net.Conn
+	allow    []netip.Prefix // who may connect
 	onRecord func(*session, Record)
 	// stopped is closed when the encoder closes; nobody waits for the link
 	// after that.
@@ -95,8 +101,11 @@ type link struct {
 }
 
 func newLink(cfg *Config, log zerolog.Logger, loc *time.Location, onRecord func(*session, Record)) *link {
+	allow, _ := cfg.allowFrom() // validated
 	return &link{
 		cfg:      cfg,
+		incoming: make(chan net.Conn),
+		allow:    allow,
 		log:      log,
 		noisy:    log.Sample(&zerolog.BurstSampler{Burst: 3, Period: time.Minute}),
 		loc:      loc,
@@ -108,7 +117,7 @@ func newLink(cfg *Config, log zerolog.Logger, loc *time.Location, onRecord func(
 
 // run keeps the link until ctx is done.
 func (l *link) run(ctx context.Context) {
-	if l.ln != nil {
+	if l.cfg.Listen != "" {
 		l.acceptLoop(ctx)
 		return
 	}
@@ -168,57 +177,58 @@ func (l *link) dialLoop(ctx context.Context) {
 	}
 }
 
-// acceptLoop serves one lock-system connection at a time. A new connection
-// replaces the current one: a lock system that connects again has given up
-// on the old connection, whatever our side still believes.
+// acceptLoop serves every connection the listener hands us from an allowed
+// address, each in a session of its own. A lock system that connects again
+// has given up on its old connection, whatever our side still believes; but
+// a connection takes the link over only when its link start completes
+// (setUp), so a port scan, a peer that sends garbage or one that forges
+// answers never disturbs the link, and serve drops it when it has not
+// started the link in time.
 func (l *link) acceptLoop(ctx context.Context) {
-	var (
-		stop func()
-		done chan struct{}
-	)
-	defer func() {
-		if stop != nil {
-			stop()
-			<-done
-		}
-	}()
+	var sessions sync.WaitGroup
+	defer sessions.Wait()
 	for {
-		conn, err := l.ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			l.noisy.Warn().Err(err).Msg("accepting lock system connection failed")
-			// A pause, so that running out of file descriptors is not a hot loop.
-			t := time.NewTimer(100 * time.Millisecond)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
+		var conn net.Conn
+		select {
+		case <-ctx.Done():
+			return
+		case conn = <-l.incoming:
+		}
+		if !l.admit(conn) {
 			continue
 		}
-		if stop != nil {
-			l.log.Info().Msg("lock system connected again; replacing the old connection")
-			stop()
-			<-done
-		}
-		l.log.Info().Str(logAddr, conn.RemoteAddr().String()).Msg("lock system connected")
-		sctx, cancel := context.WithCancel(ctx)
-		stop, done = cancel, make(chan struct{})
-		go func(done chan struct{}) {
-			defer close(done)
-			l.serve(sctx, conn)
-		}(done)
+		sessions.Go(func() {
+			if upAt, reason := l.serve(ctx, conn); upAt.IsZero() && ctx.Err() == nil {
+				l.noisy.Warn().Str(logAddr, conn.RemoteAddr().String()).Str("reason", reason).
+					Msg("a connection ended before it started the link")
+			}
+		})
 	}
 }
 
+// admit closes a connection from an address allow_from does not list, at
+// once and before a byte is sent: anyone else who could start the link
+// could answer our key requests.
+func (l *link) admit(conn net.Conn) bool {
+	from := conn.RemoteAddr().String()
+	if ap, err := netip.ParseAddrPort(from); err == nil && allowed(l.allow, ap.Addr()) {
+		l.log.Info().Str(logAddr, from).Msg("lock system connected")
+		return true
+	}
+	// Sampled: a port scan must not flood the log.
+	l.noisy.Warn().Str(logAddr, from).Msg("refused a connection from an address not in allow_from")
+	conn.Close()
+	return false
+}
+
 // serve runs the link over one connection until it breaks, the lock system
-// ends it, the peer falls silent, or ctx is done. It returns when the link
+// ends it, the peer falls silent or does not start the link within
+// keepalive, a newer connection takes the link over, or ctx is done. It returns when the link
 // came up (zero if it never did) and why it ended.
 func (l *link) serve(ctx context.Context, conn net.Conn) (upAt time.Time, reason string) {
-	s := &session{conn: conn, done: make(chan struct{})}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	s := &session{conn: conn, stop: stop, done: make(chan struct{})}
 	recs := make(chan Record)
 	readErr := make(chan error, 1)
 	quit := make(chan struct{})
@@ -257,21 +267,31 @@ func (l *link) serve(ctx context.Context, conn net.Conn) (upAt time.Time, reason
 			reason = "connection lost: " + err.Error()
 			return upAt, reason
 		case r := <-recs:
-			timer.Reset(keepalive)
-			probing = false
 			end, err := l.handle(s, r, &h)
 			if err != nil {
 				reason = "write failed: " + err.Error()
 				return upAt, reason
 			}
-			if upAt.IsZero() && l.isUp(s) {
-				upAt = time.Now()
-			}
 			if end {
 				reason = "lock system ended the link"
 				return upAt, reason
 			}
+			if upAt.IsZero() {
+				// Records before the link start completes do not keep the
+				// connection: a peer that only sends noise goes the way of
+				// one that sends nothing.
+				if !l.isUp(s) {
+					continue
+				}
+				upAt = time.Now()
+			}
+			timer.Reset(keepalive)
+			probing = false
 		case <-timer.C:
+			if upAt.IsZero() {
+				reason = "no link start within " + keepalive.String()
+				return upAt, reason
+			}
 			if probing {
 				reason = "no answer to LS within " + keepalive.String()
 				return upAt, reason
@@ -413,10 +433,14 @@ func (l *link) setUp(s *session) {
 	if l.cur == s {
 		return
 	}
+	if l.cur != nil {
+		l.log.Info().Str(logAddr, s.conn.RemoteAddr().String()).Msg("lock system started the link on a new connection; ending the old one")
+		l.cur.stop()
+	}
 	l.cur, l.since = s, time.Now()
 	close(l.changed)
 	l.changed = make(chan struct{})
-	l.log.Info().Msg("lock system link up")
+	l.log.Info().Str(logAddr, s.conn.RemoteAddr().String()).Msg("lock system link up")
 }
 
 func (l *link) setDown(s *session, reason string) {
