@@ -84,6 +84,7 @@ type Encoder struct {
 // KeyCutter is one [[key_cutters]] table: a Mews KeyCutter device this
 // daemon serves, matched by DeviceID or by Identifier.
 type KeyCutter struct {
+	// DeviceID is in lower case once parsed; compare it without case.
 	DeviceID   string `toml:"device_id"`
 	Identifier string `toml:"identifier"`
 	Encoder    string `toml:"encoder"`
