@@ -100,7 +100,7 @@ func (p *parser) secret(key, envVar string, value *mews.Secret, file *string) er
 			return p.errorf(fileKey, "cannot read token file: %v", err)
 		}
 		if exposed(*file) {
-			p.warnf(fileKey, "%s is readable by group or others; restrict it (chmod 600)", *file)
+			p.warnf(fileKey, "%s %s", *file, exposedAdvice)
 		}
 		tok := strings.TrimSpace(string(data))
 		*value = mews.Secret(tok)
