@@ -20,10 +20,11 @@ import (
 var backOffice = mews.Device{ID: "0F5E3C2A-9B8D-4E71-A6C5-3D2E1F0A9B8C", Type: mews.DeviceKeyCutter,
 	Name: "Back office encoder", Identifier: "backoffice-1"}
 
-// upperCaseCutters adds two key cutters whose ids differ in case between the
+// upperCaseConfig adds two key cutters whose ids differ in case between the
 // config and Mews: KeyCutter2 configured in upper case, backOffice
 // configured in lower case.
-const upperCaseCutters = encoders + `
+func upperCaseConfig() string {
+	return encoders + fmt.Sprintf(`
 [[key_cutters]]
 device_id = %q
 encoder = "desk-2"
@@ -31,10 +32,7 @@ encoder = "desk-2"
 [[key_cutters]]
 device_id = %q
 encoder = "desk-2"
-`
-
-func upperCaseConfig(srv *mewstest.Server) string {
-	return fmt.Sprintf(upperCaseCutters, strings.ToUpper(mewstest.KeyCutter2.ID), strings.ToLower(backOffice.ID))
+`, strings.ToUpper(mewstest.KeyCutter2.ID), strings.ToLower(backOffice.ID))
 }
 
 // TestDeviceIDCaseDoesNotMatter: a device id in another case than Mews's
@@ -44,7 +42,7 @@ func TestDeviceIDCaseDoesNotMatter(t *testing.T) {
 	srv := mewstest.NewServer()
 	t.Cleanup(srv.Close)
 	srv.AddDevice(backOffice)
-	h := start(t, srv, t.TempDir(), upperCaseConfig(srv))
+	h := start(t, srv, t.TempDir(), upperCaseConfig())
 	configuredUpper := h.cut(mewstest.KeyCutter2, mewstest.ReservationArriving, 1)
 	mewsUpper := h.cut(backOffice, mewstest.ReservationCheckedIn, 1)
 	h.waitFinal(configuredUpper, mewsUpper)
@@ -62,7 +60,7 @@ func TestCheckFindsDeviceIDsInAnyCase(t *testing.T) {
 	srv := mewstest.NewServer()
 	t.Cleanup(srv.Close)
 	srv.AddDevice(backOffice)
-	text := configText(srv, filepath.Join(t.TempDir(), "state"), upperCaseConfig(srv))
+	text := configText(srv, filepath.Join(t.TempDir(), "state"), upperCaseConfig())
 	cfg, _, err := config.Parse("test.toml", []byte(text), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)

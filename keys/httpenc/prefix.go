@@ -79,8 +79,11 @@ func hostPort(u *url.URL) string {
 	return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
+// dotSegments reports whether path has a "." or ".." segment; a backslash
+// separates segments too, as some servers (IIS) take it.
 func dotSegments(path string) bool {
-	return slices.ContainsFunc(strings.Split(path, "/"), func(s string) bool { return s == "." || s == ".." })
+	segments := strings.FieldsFunc(path, func(r rune) bool { return r == '/' || r == '\\' })
+	return slices.ContainsFunc(segments, func(s string) bool { return s == "." || s == ".." })
 }
 
 // shown is u as a note or an error may show it: user info, query and

@@ -25,6 +25,8 @@ func TestPrefixMatchesWholeHostAndPathSegments(t *testing.T) {
 		{"https://locks.example.com/api/", "https://locks.example.com/api", false},
 		{"https://locks.example.com/api", "https://locks.example.com/api/../admin", false},
 		{"https://locks.example.com/api", "https://locks.example.com/api/%2e%2e/admin", false},
+		{"https://locks.example.com/api", `https://locks.example.com/api\..\admin`, false},
+		{"https://locks.example.com/api", "https://locks.example.com/api/v1..2", true},
 		{"http://127.0.0.1:8080/api", "https://127.0.0.1:8080/api", false},
 	} {
 		p, err := parsePrefix(tt.prefix)
