@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -238,6 +239,9 @@ func (m *Main) check(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(m.stdout, "ok    config %s\n", path)
+	// Where the tokens and the journal lie: on Windows, readable by every
+	// local user unless install (or the operator) restricted them.
+	warnings = append(warnings, install.DirWarnings(filepath.Dir(cfg.File), cfg.Daemon.StateDir)...)
 	for _, w := range warnings {
 		fmt.Fprintf(m.stdout, "warn  %s\n", w)
 	}

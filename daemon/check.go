@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/mews-keyd/mews-keyd/daemon/config"
@@ -55,7 +56,8 @@ func (d *Daemon) checkCutters(devices []mews.Device, report func(error, string, 
 	for _, kc := range d.cfg.KeyCutters {
 		var found *mews.Device
 		for i := range devices {
-			if (kc.DeviceID != "" && devices[i].ID == kc.DeviceID) || (kc.Identifier != "" && devices[i].Identifier == kc.Identifier) {
+			// Device ids are GUIDs: their case means nothing.
+			if (kc.DeviceID != "" && strings.EqualFold(devices[i].ID, kc.DeviceID)) || (kc.Identifier != "" && devices[i].Identifier == kc.Identifier) {
 				found = &devices[i]
 			}
 		}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"reflect"
+	"strings"
 
 	"github.com/mews-keyd/mews-keyd/daemon/config"
 	"github.com/mews-keyd/mews-keyd/keys"
@@ -14,7 +15,7 @@ import (
 type routing struct {
 	encoders []config.Encoder // in config order; each station was opened with its entry
 	stations map[string]*station
-	cutters  map[string]*station // by Mews device id, or "identifier:" + Identifier
+	cutters  map[string]*station // by lower-case Mews device id, or "identifier:" + Identifier
 	rooms    map[string]string
 }
 
@@ -51,7 +52,7 @@ func (d *Daemon) buildRouting(cfg *config.Config, prev *routing) (r *routing, op
 	for _, kc := range cfg.KeyCutters {
 		st := r.stations[kc.Encoder]
 		if kc.DeviceID != "" {
-			r.cutters[kc.DeviceID] = st
+			r.cutters[deviceKey(kc.DeviceID)] = st
 		}
 		if kc.Identifier != "" {
 			r.cutters["identifier:"+kc.Identifier] = st
@@ -104,7 +105,7 @@ func (r *routing) station(name string) *station { return r.stations[name] }
 
 // stationFor returns the station serving a Mews device, or nil.
 func (r *routing) stationFor(id, identifier string) *station {
-	if st, ok := r.cutters[id]; ok {
+	if st, ok := r.cutters[deviceKey(id)]; ok {
 		return st
 	}
 	if identifier != "" {
@@ -112,3 +113,8 @@ func (r *routing) stationFor(id, identifier string) *station {
 	}
 	return nil
 }
+
+// deviceKey is a device id as the cutters map holds it. A device id is a
+// GUID, whose case means nothing: a config written in upper case must not
+// leave the key cutter unserved.
+func deviceKey(id string) string { return strings.ToLower(id) }

@@ -2,14 +2,22 @@ package install
 
 import (
 	"os"
+	"path/filepath"
 
 	"github.com/rs/zerolog"
+
+	"github.com/mews-keyd/mews-keyd/daemon/config"
 )
 
-// prepareInstall has nothing to do on Windows: kardianos/service v1.3.0
-// registers the Event Log source (eventlog.InstallAsEventCreate) when it
-// creates the service and removes it on uninstall.
-func prepareInstall(string, zerolog.Logger) error { return nil }
+// prepareInstall leaves %ProgramData%\mews-keyd (config, token files,
+// journal) to SYSTEM, which the service runs as, and Administrators:
+// ProgramData lets every local user read it. The Event Log source needs
+// nothing: kardianos/service v1.3.0 registers it
+// (eventlog.InstallAsEventCreate) when it creates the service and removes it
+// on uninstall.
+func prepareInstall(string, zerolog.Logger) error {
+	return restrictDir(filepath.Dir(config.DefaultPath()))
+}
 
 func checkUninstall() error { return nil }
 

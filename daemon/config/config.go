@@ -84,6 +84,7 @@ type Encoder struct {
 // KeyCutter is one [[key_cutters]] table: a Mews KeyCutter device this
 // daemon serves, matched by DeviceID or by Identifier.
 type KeyCutter struct {
+	// DeviceID is in lower case once parsed; compare it without case.
 	DeviceID   string `toml:"device_id"`
 	Identifier string `toml:"identifier"`
 	Encoder    string `toml:"encoder"`
@@ -122,6 +123,10 @@ func defaults(env func(string) string) Config {
 	}
 }
 
+// exposedAdvice completes a warning about a secret every local user can
+// read. It names the install advice, which exposed accepts.
+const exposedAdvice = "is readable by every user; restrict it (chmod 0640, group mews-keyd)"
+
 // Load reads and checks the configuration file at path, taking secrets from
 // the process environment when set there. Problems with the file are
 // returned as *Error; warnings are for the operator to read but do not stop
@@ -141,7 +146,7 @@ func Load(path string) (*Config, []string, error) {
 	}
 	if inline && exposed(path) {
 		warnings = append(warnings, (&Error{File: path,
-			Msg: "holds a token and is readable by group or others; restrict it (chmod 600) or move the token to a *_file"}).Error())
+			Msg: "holds a token and " + exposedAdvice + " or move the token to a *_file"}).Error())
 	}
 	return cfg, warnings, nil
 }

@@ -532,3 +532,16 @@ func TestConfigPrintsNoToken(t *testing.T) {
 		}
 	}
 }
+
+// Mews sends device ids in lower case; one pasted in upper case must still
+// match them, so the loader keeps the lower-case form.
+func TestDeviceIDIsLowerCased(t *testing.T) {
+	doc := edit(t, "d14efcfd-75b9-4bd3-9f10-5657a01f860a", "D14EFCFD-75B9-4BD3-9F10-5657A01F860A")
+	cfg, _, err := Parse("config.toml", []byte(doc), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.KeyCutters[0].DeviceID; got != "d14efcfd-75b9-4bd3-9f10-5657a01f860a" {
+		t.Errorf("device_id = %q, want it in lower case", got)
+	}
+}

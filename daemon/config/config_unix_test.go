@@ -60,12 +60,17 @@ func TestTokenFiles(t *testing.T) {
 		if exposed(path) { // exposed is false where mode bits mean nothing
 			t.Fatal("exposed true for a missing file")
 		}
+		// The install advice: group mews-keyd, the service's, may read.
+		writeFile(t, filepath.Join(dir, "client_token"), "ct-from-file\n", 0o640)
+		if _, warnings, err := Parse(path, []byte(doc), noEnv); err != nil || len(warnings) != 0 {
+			t.Errorf("mode 0640: warnings %q, err %v; want none", warnings, err)
+		}
 		writeFile(t, filepath.Join(dir, "client_token"), "ct-from-file\n", 0o644)
 		_, warnings, err := Parse(path, []byte(doc), noEnv)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := fmt.Sprintf("%s:3: mews.client_token_file: %s is readable by group or others; restrict it (chmod 600)",
+		want := fmt.Sprintf("%s:3: mews.client_token_file: %s is readable by every user; restrict it (chmod 0640, group mews-keyd)",
 			path, filepath.Join(dir, "client_token"))
 		if len(warnings) != 1 || warnings[0] != want {
 			t.Errorf("warnings %q, want %q", warnings, want)
@@ -95,12 +100,17 @@ func TestLoad(t *testing.T) {
 		t.Errorf("file %q, warnings %q", cfg.File, warnings)
 	}
 
+	writeFile(t, path, base, 0o640)
+	if _, warnings, err = Load(path); err != nil || len(warnings) != 0 {
+		t.Errorf("mode 0640: warnings %q, err %v; want none", warnings, err)
+	}
+
 	writeFile(t, path, base, 0o644)
 	_, warnings, err = Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := path + ": holds a token and is readable by group or others; restrict it (chmod 600) or move the token to a *_file"
+	want := path + ": holds a token and is readable by every user; restrict it (chmod 0640, group mews-keyd) or move the token to a *_file"
 	if len(warnings) != 1 || warnings[0] != want {
 		t.Errorf("warnings %q, want %q", warnings, want)
 	}

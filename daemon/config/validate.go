@@ -100,7 +100,7 @@ func (p *parser) secret(key, envVar string, value *mews.Secret, file *string) er
 			return p.errorf(fileKey, "cannot read token file: %v", err)
 		}
 		if exposed(*file) {
-			p.warnf(fileKey, "%s is readable by group or others; restrict it (chmod 600)", *file)
+			p.warnf(fileKey, "%s %s", *file, exposedAdvice)
 		}
 		tok := strings.TrimSpace(string(data))
 		*value = mews.Secret(tok)
@@ -190,7 +190,8 @@ var guid = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-
 
 func (p *parser) keyCutters(cfg *Config) error {
 	seen := map[string]int{}
-	for i, kc := range cfg.KeyCutters {
+	for i := range cfg.KeyCutters {
+		kc := &cfg.KeyCutters[i]
 		at := pathString([]seg{{name: "key_cutters", index: i}})
 		var device string
 		switch {
@@ -200,7 +201,10 @@ func (p *parser) keyCutters(cfg *Config) error {
 			if !guid.MatchString(kc.DeviceID) {
 				return p.errorf(at+".device_id", "%q is not a Mews device id (a GUID like \"d14efcfd-75b9-4bd3-9f10-5657a01f860a\")", kc.DeviceID)
 			}
-			device = "device_id " + strings.ToLower(kc.DeviceID)
+			// A GUID's case means nothing and Mews writes it in lower case;
+			// one form here keeps duplicates, logs and `check` consistent.
+			kc.DeviceID = strings.ToLower(kc.DeviceID)
+			device = "device_id " + kc.DeviceID
 		case kc.Identifier != "":
 			device = "identifier " + kc.Identifier
 		default:

@@ -9,9 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	osexec "os/exec"
-	"slices"
 	"strings"
 	"time"
 
@@ -36,7 +34,8 @@ func init() { keys.Register("exec", driver{}) }
 type Config struct {
 	// Command is the program and its arguments; no shell is involved.
 	Command []string `toml:"command"`
-	// Env holds variables added to the daemon's environment for the program.
+	// Env holds the program's variables beyond the few it inherits (see
+	// inherited): the daemon's own environment holds the Mews tokens.
 	Env map[string]string `toml:"env"`
 }
 
@@ -48,6 +47,10 @@ func (c *Config) Validate() error {
 	for name := range c.Env {
 		if name == "" || strings.ContainsAny(name, "=\x00") {
 			return fmt.Errorf("env: %q is not a valid variable name", name)
+		}
+		// Case-blind because Windows variable names are.
+		if strings.HasPrefix(strings.ToUpper(name), mewsPrefix) {
+			return fmt.Errorf("env: %q: %s variables are the daemon's (its Mews tokens) and are never passed to the program", name, mewsPrefix)
 		}
 	}
 	return nil
@@ -74,6 +77,8 @@ const (
 	// or been killed, in case a descendant escaped the kill and holds them.
 	pipeGrace = 2 * time.Second
 	who       = "encoder program"
+	// mewsPrefix starts the names of the daemon's token variables.
+	mewsPrefix = "MEWS_"
 )
 
 // Encoder runs the configured program, one operation at a time.
@@ -102,20 +107,10 @@ func New(cfg Config, env keys.Env) (*Encoder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("command: %w", err)
 	}
-	names := make([]string, 0, len(cfg.Env))
-	for name := range cfg.Env {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	// Later entries win, so the configured variables override the daemon's.
-	vars := os.Environ()
-	for _, name := range names {
-		vars = append(vars, name+"="+cfg.Env[name])
-	}
 	return &Encoder{
 		path:    path,
 		args:    cfg.Command[1:],
-		env:     vars,
+		env:     environ(cfg.Env),
 		log:     env.Logger.With().Str(fieldProgram, path).Logger(),
 		station: make(chan struct{}, 1),
 	}, nil

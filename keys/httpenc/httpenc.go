@@ -48,6 +48,10 @@ type Config struct {
 	// UseCommandAPIURL posts to the ApiUrl of each Mews command instead,
 	// for vendors configured per key cutter in Mews.
 	UseCommandAPIURL bool `toml:"use_command_api_url"`
+	// APIURLPrefixes are the URLs a command's ApiUrl must start with (as
+	// scheme, host and path), required with UseCommandAPIURL: whoever can
+	// edit a key cutter in Mews must not be able to collect the headers.
+	APIURLPrefixes []string `toml:"api_url_prefixes"`
 	// Headers are sent with every request; they usually hold credentials.
 	Headers Headers `toml:"headers"`
 	// TLSCAFile adds the vendor's CA (PEM) to the system's trusted roots.
@@ -87,6 +91,15 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("url: %w", err)
 		}
 	}
+	switch {
+	case c.UseCommandAPIURL && len(c.APIURLPrefixes) == 0:
+		return errors.New("api_url_prefixes: required when use_command_api_url = true: the URLs the key cutters' API URLs in Mews may start with (the headers go there)")
+	case !c.UseCommandAPIURL && len(c.APIURLPrefixes) > 0:
+		return errors.New("api_url_prefixes: only used with use_command_api_url = true")
+	}
+	if _, err := parsePrefixes(c.APIURLPrefixes); err != nil {
+		return fmt.Errorf("api_url_prefixes: %w", err)
+	}
 	for name := range c.Headers {
 		if name == "" || strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == ':' }) {
 			return fmt.Errorf("headers: %q is not a valid header name", name)
@@ -121,6 +134,7 @@ const (
 // Encoder posts operations to the vendor's server, one at a time.
 type Encoder struct {
 	url       string
+	prefixes  []urlPrefix // where a command's ApiUrl may point, when url is empty
 	headers   http.Header
 	maxAnswer int64
 	client    *http.Client
@@ -142,6 +156,10 @@ var (
 func New(cfg Config, env keys.Env) (*Encoder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	prefixes, err := parsePrefixes(cfg.APIURLPrefixes)
+	if err != nil {
+		return nil, fmt.Errorf("api_url_prefixes: %w", err)
 	}
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if cfg.TLSCAFile != "" {
@@ -174,6 +192,7 @@ func New(cfg Config, env keys.Env) (*Encoder, error) {
 	}
 	return &Encoder{
 		url:       cfg.URL,
+		prefixes:  prefixes,
 		headers:   headers,
 		maxAnswer: cfg.MaxResponseBytes,
 		client: &http.Client{
@@ -226,8 +245,12 @@ func (e *Encoder) run(ctx context.Context, op wire.Operation, req keys.Request) 
 		if req.APIURL == "" {
 			return keys.Result{}, keys.Failf("the key cutter has no API URL in Mews")
 		}
-		if _, err := mews.CheckURL(req.APIURL, "https"); err != nil {
+		u, err := mews.CheckURL(req.APIURL, "https")
+		if err != nil {
 			return keys.Result{}, &keys.Error{Msg: "the key cutter's API URL in Mews is not usable", Err: err}
+		}
+		if err := checkAPIURL(u, e.prefixes); err != nil {
+			return keys.Result{}, err
 		}
 		target = req.APIURL
 	}

@@ -33,15 +33,19 @@ type vendor struct {
 	behaviour keystest.Behaviour
 	counter   keystest.Counter
 
-	mu      sync.Mutex
-	headers http.Header
-	path    string
-	req     wire.Request
+	mu       sync.Mutex
+	requests int
+	headers  http.Header
+	path     string
+	req      wire.Request
 }
 
 func (v *vendor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	leave := v.counter.Enter()
 	defer leave()
+	v.mu.Lock()
+	v.requests++
+	v.mu.Unlock()
 	var req wire.Request
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || r.Method != http.MethodPost {
 		http.Error(w, "bad request", http.StatusBadRequest)
@@ -201,7 +205,7 @@ func TestCommandAPIURL(t *testing.T) {
 	v := &vendor{}
 	srv := httptest.NewServer(v)
 	defer srv.Close()
-	enc := newEncoder(t, httpenc.Config{UseCommandAPIURL: true}, zerolog.Nop())
+	enc := newEncoder(t, httpenc.Config{UseCommandAPIURL: true, APIURLPrefixes: []string{srv.URL + "/cutters/"}}, zerolog.Nop())
 	req := keystest.SampleRequest(keys.KindCard)
 	req.APIURL = srv.URL + "/cutters/7"
 	if _, err := issue(t, enc, req, 10*time.Second); err != nil {
@@ -266,6 +270,11 @@ func TestValidate(t *testing.T) {
 		{httpenc.Config{URL: "http://encoder.lan/api", MaxResponseBytes: 1}, `url: URL "http://encoder.lan/api": http:// is only allowed for loopback hosts, use https://`},
 		{httpenc.Config{URL: "https:///api", MaxResponseBytes: 1}, `url: invalid URL "https:///api": no host`},
 		{httpenc.Config{URL: "https://x", Headers: httpenc.Headers{"Bad Name": "v"}, MaxResponseBytes: 1}, `headers: "Bad Name" is not a valid header name`},
+		{httpenc.Config{UseCommandAPIURL: true, MaxResponseBytes: 1},
+			`api_url_prefixes: required when use_command_api_url = true: the URLs the key cutters' API URLs in Mews may start with (the headers go there)`},
+		{httpenc.Config{URL: "https://x", APIURLPrefixes: []string{"https://x"}, MaxResponseBytes: 1}, "api_url_prefixes: only used with use_command_api_url = true"},
+		{httpenc.Config{UseCommandAPIURL: true, APIURLPrefixes: []string{"https://locks.lan/a?k=1"}, MaxResponseBytes: 1},
+			`api_url_prefixes: "https://locks.lan/a": a prefix has no query or fragment`},
 		{httpenc.Config{URL: "https://x"}, "max_response_bytes: must be positive, not 0"},
 	} {
 		if err := tt.cfg.Validate(); err == nil || err.Error() != tt.want {

@@ -2,8 +2,9 @@
 // tests. It speaks the wire protocol and misbehaves on request: through
 // ENCODER_BEHAVIOUR (ok, fail, hang, slow) or, per request, through the
 // guest's last name (FAIL, FAILEXIT, HANG, CHILD, CRASH, KILLED, GARBAGE,
-// EMPTY, NOOK, HUGE). In ENCODER_STATE_DIR it keeps the last request, a log
-// of runs and an "overlap" marker if two ran at once.
+// EMPTY, NOOK, HUGE, ENV). In ENCODER_STATE_DIR it keeps the last request, a
+// log of runs, an "overlap" marker if two ran at once and, for ENV, its
+// environment.
 package main
 
 import (
@@ -67,6 +68,12 @@ func main() {
 		time.Sleep(time.Hour)
 	case "GARBAGE":
 		fmt.Println("Card written OK.")
+	case "ENV":
+		vars := strings.Join(os.Environ(), "\n")
+		if err := os.WriteFile(filepath.Join(dir, "env"), []byte(vars), 0o644); err != nil {
+			fail(err)
+		}
+		success(req)
 	case "EMPTY":
 	case "NOOK":
 		fmt.Println(`{"note":"done"}`)
