@@ -1,6 +1,7 @@
 package mews
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -25,10 +26,16 @@ var (
 func CheckURL(raw, secure string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("invalid URL %q: %w", raw, err)
+		// url.Error quotes the whole URL, password and query included:
+		// only the reason may reach a log.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("invalid URL: %w", err)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("invalid URL %q: no host", raw)
+		return nil, fmt.Errorf("invalid URL %q: no host", Shown(u))
 	}
 	plain := map[string]string{"https": "http", "wss": "ws"}[secure]
 	// Redacted: a password in the URL must not reach an error message.
@@ -39,9 +46,9 @@ func CheckURL(raw, secure string) (*url.URL, error) {
 		if IsLoopback(u.Hostname()) {
 			return u, nil
 		}
-		return nil, fmt.Errorf("URL %q: %s:// is only allowed for loopback hosts, use %s://", u.Redacted(), plain, secure)
+		return nil, fmt.Errorf("URL %q: %s:// is only allowed for loopback hosts, use %s://", Shown(u), plain, secure)
 	default:
-		return nil, fmt.Errorf("URL %q: scheme must be %s", u.Redacted(), secure)
+		return nil, fmt.Errorf("URL %q: scheme must be %s", Shown(u), secure)
 	}
 }
 
@@ -53,4 +60,12 @@ func IsLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// Shown is u fit for a log or a note: without user info, query or
+// fragment, any of which may hold a secret.
+func Shown(u *url.URL) string {
+	c := *u
+	c.User, c.RawQuery, c.ForceQuery, c.Fragment, c.RawFragment = nil, "", false, "", ""
+	return c.String()
 }

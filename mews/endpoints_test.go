@@ -1,6 +1,7 @@
 package mews_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/mews-keyd/mews-keyd/mews"
@@ -38,5 +39,25 @@ func TestCheckURL(t *testing.T) {
 				t.Errorf("CheckURL(%q, %q) = %v, want ok=%v", tc.url, tc.secure, err, tc.ok)
 			}
 		})
+	}
+}
+
+// TestCheckURLErrorsHideSecrets: whatever is wrong with a URL, the error
+// never repeats its password or query, which may hold a key.
+func TestCheckURLErrorsHideSecrets(t *testing.T) {
+	for _, raw := range []string{
+		"https://user:s3cret@locks.example.com/%zz?key=s3cret",
+		"https://user:s3cret@/?key=s3cret",
+		"http://user:s3cret@10.0.0.5/api?key=s3cret",
+		"https://user:s3cret@locks.example.com:port/?key=s3cret",
+	} {
+		_, err := mews.CheckURL(raw, "https")
+		if err == nil {
+			t.Errorf("CheckURL(%q) accepted it", raw)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("CheckURL error repeats a secret: %v", err)
+		}
 	}
 }

@@ -42,11 +42,11 @@ func parsePrefix(raw string) (urlPrefix, error) {
 	}
 	switch {
 	case u.User != nil:
-		return urlPrefix{}, fmt.Errorf("%q: a prefix has no user or password (credentials go in headers)", shown(u))
+		return urlPrefix{}, fmt.Errorf("%q: a prefix has no user or password (credentials go in headers)", mews.Shown(u))
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return urlPrefix{}, fmt.Errorf("%q: a prefix has no query or fragment", shown(u))
+		return urlPrefix{}, fmt.Errorf("%q: a prefix has no query or fragment", mews.Shown(u))
 	case dotSegments(u.Path):
-		return urlPrefix{}, fmt.Errorf("%q: a prefix has no \".\" or \"..\" segments", shown(u))
+		return urlPrefix{}, fmt.Errorf("%q: a prefix has no \".\" or \"..\" segments", mews.Shown(u))
 	}
 	return urlPrefix{scheme: u.Scheme, host: hostPort(u), path: u.Path}, nil
 }
@@ -68,7 +68,7 @@ func checkAPIURL(u *url.URL, prefixes []urlPrefix) error {
 	if slices.ContainsFunc(prefixes, func(p urlPrefix) bool { return p.covers(u) }) {
 		return nil
 	}
-	return keys.Failf("the key cutter's API URL in Mews, %s, is not under this encoder's api_url_prefixes", shown(u))
+	return keys.Failf("the key cutter's API URL in Mews, %s, is not under this encoder's api_url_prefixes", mews.Shown(u))
 }
 
 func hostPort(u *url.URL) string {
@@ -84,12 +84,4 @@ func hostPort(u *url.URL) string {
 func dotSegments(path string) bool {
 	segments := strings.FieldsFunc(path, func(r rune) bool { return r == '/' || r == '\\' })
 	return slices.ContainsFunc(segments, func(s string) bool { return s == "." || s == ".." })
-}
-
-// shown is u as a note or an error may show it: user info, query and
-// fragment can hold credentials.
-func shown(u *url.URL) string {
-	c := *u
-	c.User, c.RawQuery, c.ForceQuery, c.Fragment, c.RawFragment = nil, "", false, "", ""
-	return c.String()
 }
