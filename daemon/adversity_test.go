@@ -47,6 +47,9 @@ func TestStopWithQueuedCardsCutsOnlyTheOneInFlight(t *testing.T) {
 		return true
 	})
 	h.stop()
+	if !logLine(h.logs.String(), `"queued":2`, "stopping with commands queued") {
+		t.Errorf("the stop does not say what stays queued:\n%s", h.logs.String())
+	}
 
 	if n := h.encodedCount(first); n != 1 {
 		t.Errorf("the card in flight was encoded %d times, want 1", n)

@@ -29,6 +29,9 @@ func (d *Daemon) runStation(ctx context.Context, st *station) {
 		}
 		d.encode(ctx, st, j)
 	}
+	if n := st.depth(); n > 0 {
+		st.log.Info().Int("queued", n).Msg("stopping with commands queued; they are cut after the next start")
+	}
 	// A station a reload replaced is nobody else's to close.
 	if st.isRetired() {
 		d.closeStation(st)
