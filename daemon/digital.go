@@ -268,9 +268,7 @@ func (d *Daemon) digitalWake(ctx context.Context) {
 			delete(d.dk.wake, id)
 		}
 	}
-	if len(ids) > 0 {
-		d.digitalFetch(ctx, ids, seen)
-	}
+	d.digitalFetch(ctx, ids, seen)
 }
 
 // loadDigitalSchedule finds, after a start, the reservations the journal
@@ -352,8 +350,12 @@ func (d *Daemon) pruneDigital() {
 }
 
 // digitalFetch fetches announced reservations in one request and decides
-// about each.
+// about each. No ids is nothing to fetch (to Mews, no ids would be no
+// filter: every reservation of the property).
 func (d *Daemon) digitalFetch(ctx context.Context, ids []string, seen map[string]time.Time) {
+	if len(ids) == 0 {
+		return
+	}
 	rs, err := d.api.Reservations(ctx, mews.ReservationFilter{IDs: ids})
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
