@@ -174,7 +174,9 @@ func readFirstKey(v []byte) firstKeyRecord {
 
 // roomSet is lock ids as a set: sorted, without repeats, never nil.
 func roomSet(lockIDs []string) []string {
-	return slices.Compact(slices.Sorted(slices.Values(append([]string{}, lockIDs...))))
+	rooms := append([]string{}, lockIDs...)
+	slices.Sort(rooms)
+	return slices.Compact(rooms)
 }
 
 func (d *Daemon) isFirstKey(reservationID string, lockIDs []string) bool {

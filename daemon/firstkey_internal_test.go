@@ -68,6 +68,10 @@ func TestFirstKeyPerRoomSet(t *testing.T) {
 			t.Errorf("rooms %v: first %v, want %v", c.rooms, got, c.first)
 		}
 	}
+	d.rememberFirstKey("r", nil, now.Add(time.Hour))
+	if d.isFirstKey("r", []string{}) || !d.isFirstKey("r", []string{"101"}) {
+		t.Error("a card without rooms counts for any rooms")
+	}
 	d.rememberFirstKey("r", []string{"103"}, now.Add(time.Hour))
 	if d.isFirstKey("r", []string{"103"}) || !d.isFirstKey("r", []string{"101", "102"}) {
 		t.Error("the last new card's rooms are not what counts")
