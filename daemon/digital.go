@@ -94,7 +94,10 @@ type digitalRecord struct {
 	Number   string       `json:"number,omitempty"`
 	RoomName string       `json:"room_name,omitempty"`
 	Keys     []digitalKey `json:"keys,omitempty"`
-	// RetryAt is set after a failure that certainly changed nothing.
+	// RetryAt is set after a failure that certainly changed nothing;
+	// Attempts counts such failures in a row, for their backoff. Both
+	// belong to the failed decision: the next decision that needs no
+	// operation, and every success, clears them.
 	RetryAt  time.Time `json:"retry_at"`
 	Attempts int       `json:"attempts,omitempty"`
 	// Gone are keys Mews must stop showing; ValidityOwed says the tokens
@@ -265,9 +268,7 @@ func (d *Daemon) digitalWake(ctx context.Context) {
 			delete(d.dk.wake, id)
 		}
 	}
-	if len(ids) > 0 {
-		d.digitalFetch(ctx, ids, seen)
-	}
+	d.digitalFetch(ctx, ids, seen)
 }
 
 // loadDigitalSchedule finds, after a start, the reservations the journal
@@ -349,8 +350,12 @@ func (d *Daemon) pruneDigital() {
 }
 
 // digitalFetch fetches announced reservations in one request and decides
-// about each.
+// about each. No ids is nothing to fetch (to Mews, no ids would be no
+// filter: every reservation of the property).
 func (d *Daemon) digitalFetch(ctx context.Context, ids []string, seen map[string]time.Time) {
+	if len(ids) == 0 {
+		return
+	}
 	rs, err := d.api.Reservations(ctx, mews.ReservationFilter{IDs: ids})
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
@@ -605,8 +610,20 @@ func (d *Daemon) applyDigital(ctx context.Context, p *plan, guest mews.Customer)
 	log := d.dk.log.With().Str(fieldReservation, r.ID).Str("number", r.Number).Logger()
 	if act == digitalkeys.None {
 		log.Debug().Str(fieldState, string(r.State)).Str("reason", p.dec.Reason).Msg("digital key: nothing to do")
+		if p.dec.Stale && !p.rec.RetryAt.IsZero() {
+			// An old version says nothing about the newer one the retry
+			// is for: look again later.
+			d.retryDigital(r.ID, p.rec)
+			return
+		}
 		next := p.rec
 		next.State = p.dec.Next
+		if !p.dec.Stale {
+			// A fresh decision replaces the one a retry was for: its
+			// retry would fetch the reservation again at once, for ever.
+			// An owed write-back keeps its own schedule.
+			next.RetryAt, next.Attempts = time.Time{}, 0
+		}
 		if !next.worthKeeping() && !p.rec.worthKeeping() {
 			// Most reservations never need a key: no journal write for them.
 			return
@@ -696,6 +713,7 @@ func (d *Daemon) digitalFailed(id string, p *plan, act digitalkeys.Action, err e
 	log.Error().Err(err).Msg("digital key operation failed and may have taken effect; the key is replaced at the reservation's next change")
 	rec := p.rec
 	rec.Status, rec.Uncertain, rec.Pending = digitalkeys.Issued, true, ""
+	rec.RetryAt, rec.Attempts = time.Time{}, 0 // a retry of an earlier failure would retry this one
 	rec.Done, rec.Seen = p.dec.Next.Done, p.dec.Next.Seen
 	rec.Grant = p.dec.Next.Grant
 	rec.RoomName = d.roomName(rec.Grant.Room)

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -83,5 +85,70 @@ env = { CALLS = %q }
 	}
 	if got := strings.Join(ops, ","); got != "issue,update,revoke" {
 		t.Errorf("program ran %s, want issue,update,revoke", got)
+	}
+}
+
+// TestDigitalKeyEventBurstIsOneDecision: while the pipeline is busy (its
+// vendor program waits for a gate the test opens), a burst of events for
+// one reservation arrives; it is fetched once and decided once.
+func TestDigitalKeyEventBurstIsOneDecision(t *testing.T) {
+	dir := t.TempDir()
+	gatePath := filepath.Join(dir, "gate")
+	if err := syscall.Mkfifo(gatePath, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Read and write: opening never blocks, and closing it lets any
+	// program still waiting go.
+	gate, err := os.OpenFile(gatePath, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gate.Close()
+	encoders := fmt.Sprintf(`
+[[encoders]]
+name = "desk-1"
+driver = "sim"
+delay = "1ms"
+
+[[encoders]]
+name = "mobile"
+driver = "exec"
+timeout = "10s"
+command = ["sh", "-c", 'cat > /dev/null; read -r _ < "$GATE"; echo "{\"ok\":true,\"keys\":[{\"id\":\"vendor-7\",\"type\":\"PinCode\",\"value\":\"4711\"}]}"']
+env = { GATE = %q }
+`, gatePath)
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	h := startDigital(t, srv, filepath.Join(dir, "state"), "", encoders)
+	// A check-in keeps the pipeline at the gate from the fetch of the
+	// reservation on.
+	busy := mewstest.ReservationArriving
+	checkIn(srv, busy)
+	h.waitFor("the check-in fetched", func(s *mewstest.Server) bool { return fetchedByID(s, busy) > 0 })
+	res := mewstest.ReservationDeparted
+	k := h.nothingToDo(res)
+	ev := mews.Event{Type: mews.EventReservation, ID: res, State: string(mews.ReservationProcessed)}
+	srv.PushEvents(slices.Repeat([]mews.Event{ev}, 20)...)
+	// The WebSocket reader handles frames in order: once the command
+	// intake fetches the command of the next frame, the burst is queued.
+	const marker = "00000000-0000-4000-8000-00000000beef"
+	srv.PushEvents(mews.Event{Type: mews.EventDeviceCommand, ID: marker, State: string(mews.CommandPending)})
+	h.waitFor("the next frame handled", func(s *mewstest.Server) bool { return s.RequestCount(mews.OpCommandsByIDs) > 0 })
+	if _, err := gate.WriteString("go\n"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitAction(busy, 1, digitalkeys.Issue)
+	h.waitNothingToDo(res, k+1)
+	letItRun(h, srv)
+	if n := fetchedByID(srv, res); n != 1 {
+		t.Errorf("fetched %d times, want once", n)
+	}
+	if n := h.nothingToDo(res) - k; n != 1 {
+		t.Errorf("decided %d times, want once", n)
+	}
+	for _, r := range srv.Requests() {
+		if r.Op == mews.OpReservations && r.Body["ReservationIds"] == nil && r.Body["UpdatedUtc"] == nil {
+			t.Errorf("reservations fetched without a filter: %v", r.Body)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -580,4 +581,163 @@ func TestDigitalKeyArrivalWithoutEvent(t *testing.T) {
 		t.Errorf("%d reservation requests, want 3: %v", n, srv.Requests())
 	}
 	t.Logf("API requests from start-up to both keys recorded: %d (%v)", srv.RequestCount(""), srv.Requests())
+}
+
+// failingMobile is an encoder section whose mobile key system refuses
+// every operation, certainly without making a key.
+const failingMobile = `
+[[encoders]]
+name = "desk-1"
+driver = "sim"
+delay = "1ms"
+
+[[encoders]]
+name = "mobile"
+driver = "sim"
+timeout = "5s"
+delay = "1ms"
+failure_rate = 1.0
+`
+
+// fetchedByID counts the reservation fetches that asked for id by its id.
+func fetchedByID(srv *mewstest.Server, id string) int {
+	n := 0
+	for _, r := range srv.Requests() {
+		if r.Op != mews.OpReservations {
+			continue
+		}
+		ids, _ := r.Body["ReservationIds"].([]any)
+		for _, v := range ids {
+			if v == id {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// TestDigitalKeyFailedIssueThenCheckOutSettles: an issue fails (and is
+// retried) until the guest checks out. The check-out needs nothing, and
+// that decision ends the retries: the journal keeps no retry for the
+// reservation, and a restart does not fetch it again and again.
+func TestDigitalKeyFailedIssueThenCheckOutSettles(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	dir := t.TempDir()
+	res := mewstest.ReservationArriving
+	h := startDigital(t, srv, dir, "", failingMobile)
+	checkIn(srv, res)
+	h.until("a failed issue", func() bool { return len(h.of(res)) > 0 })
+	if o := h.of(res)[0]; o.Action != digitalkeys.Issue || o.Err == nil {
+		t.Fatalf("first operation %s (err %v), want a failed issue", o.Action, o.Err)
+	}
+	k := h.nothingToDo(res)
+	setState(srv, res, mews.ReservationProcessed)
+	h.waitNothingToDo(res, k+1)
+	h.stop()
+
+	j, err := journal.Open(dir, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := j.GetMeta("digital/" + res)
+	if cerr := j.Close(); err != nil || cerr != nil {
+		t.Fatal(err, cerr)
+	}
+	if raw != nil {
+		var rec struct {
+			RetryAt  time.Time `json:"retry_at"`
+			Attempts int       `json:"attempts"`
+		}
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			t.Fatalf("record %s: %v", raw, err)
+		}
+		if !rec.RetryAt.IsZero() || rec.Attempts != 0 {
+			t.Errorf("record %s after the check-out, want no retry", raw)
+		}
+	}
+
+	srv.ResetRequests()
+	h2 := startDigital(t, srv, dir, "", failingMobile)
+	letItRun(h2, srv)
+	if n := fetchedByID(srv, res); n != 0 {
+		t.Errorf("the checked-out reservation was fetched %d times after the restart, want never", n)
+	}
+	if n := len(h2.of(res)); n != 0 {
+		t.Errorf("%d key operations for the checked-out reservation after the restart", n)
+	}
+}
+
+// TestDigitalKeyKeptRetryHealsAfterUpgrade starts on a journal written
+// before the fix: a checked-out reservation kept the retry of a failed
+// issue. One look at it settles it instead of a fetch loop.
+func TestDigitalKeyKeptRetryHealsAfterUpgrade(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	res := mewstest.ReservationArriving
+	setState(srv, res, mews.ReservationProcessed)
+	dir := t.TempDir()
+	j, err := journal.Open(dir, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	retry := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)
+	if err := j.SetMeta("digital/"+res, []byte(fmt.Sprintf(`{"retry_at":%q,"attempts":3}`, retry))); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h := startDigital(t, srv, dir, "", "")
+	letItRun(h, srv)
+	// The start-up catch-up or the due retry settles it, whichever comes
+	// first; nothing looks at it again.
+	if n := fetchedByID(srv, res); n > 1 {
+		t.Errorf("the checked-out reservation was fetched %d times, want at most once", n)
+	}
+	if n := len(h.of(res)); n != 0 {
+		t.Errorf("%d key operations for a checked-out reservation without a key", n)
+	}
+}
+
+// afterStartUp returns once the daemon has fetched, one after the other,
+// a few reservations announced by events pushed after its start: whatever
+// the start scheduled had its chances to run.
+func letItRun(h *digitalHarness, srv *mewstest.Server) {
+	h.t.Helper()
+	other := mewstest.ReservationUnassigned
+	for i := 1; i <= 5; i++ {
+		srv.PushEvents(mews.Event{Type: mews.EventReservation, ID: other})
+		h.waitFor("the fetch of an announced reservation", func(s *mewstest.Server) bool { return fetchedByID(s, other) >= i })
+	}
+}
+
+// TestDigitalKeyRepeatedEventsNeverFetchAll: bursts of events for one
+// reservation, reaching an idle pipeline, never become a
+// reservations/getAll without ids (every reservation of the property, and
+// keys decided for guests no event named). Whether a burst meets the
+// pipeline between its wake-up and its take is up to the scheduler: the
+// bursts are many.
+func TestDigitalKeyRepeatedEventsNeverFetchAll(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	h := startDigital(t, srv, t.TempDir(), "", "")
+	letItRun(h, srv) // the start-up catch-up is over: the pipeline waits
+	res, other := mewstest.ReservationDeparted, mewstest.ReservationCanceled
+	srv.ResetRequests()
+	ev := mews.Event{Type: mews.EventReservation, ID: res, State: string(mews.ReservationProcessed)}
+	for i := 1; i <= 20; i++ {
+		k := h.nothingToDo(res)
+		srv.PushEvents(slices.Repeat([]mews.Event{ev}, 20)...)
+		h.waitNothingToDo(res, k+1)
+		// Once another reservation is fetched, the pipeline has done what
+		// the burst left it and waits again.
+		srv.PushEvents(mews.Event{Type: mews.EventReservation, ID: other})
+		h.waitFor("the next reservation fetched", func(s *mewstest.Server) bool { return fetchedByID(s, other) >= i })
+	}
+	for _, r := range srv.Requests() {
+		if r.Op == mews.OpReservations && r.Body["ReservationIds"] == nil {
+			t.Fatalf("reservations fetched without ids: %v", r.Body)
+		}
+	}
 }

@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/mews-keyd/mews-keyd/daemon/journal"
@@ -66,7 +68,7 @@ func (d *Daemon) encode(ctx context.Context, st *station, j job) {
 		return
 	}
 	j.io += time.Since(ioStart)
-	req := cardRequest(&j.cmd, j.data, st.name, d.route.Load().rooms, d.isFirstKey(j.data.ReservationID))
+	req := cardRequest(&j.cmd, j.data, st.name, d.route.Load().rooms, d.isFirstKey(j.data.ReservationID, j.data.LockIDs))
 	// Shutdown does not abort a card being encoded: the encoder's own
 	// timeout bounds it.
 	encCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), st.timeout)
@@ -86,7 +88,7 @@ func (d *Daemon) encode(ctx context.Context, st *station, j job) {
 			result.Keys = append(result.Keys, journal.Key{ID: k.ID, Type: string(k.Type), Value: k.Value})
 		}
 		if req.NewKey {
-			d.rememberFirstKey(j.data.ReservationID, j.data.EndUtc)
+			d.rememberFirstKey(j.data.ReservationID, j.data.LockIDs, j.data.EndUtc)
 		}
 		log.Info().Int64(fieldLatencyMS, latency.Milliseconds()).Dur("encode_ms", took).Str("note", out.Note).Msg("key encoded")
 	} else {
@@ -178,25 +180,64 @@ func (d *Daemon) reportWithoutJournal(ctx context.Context, id string, state mews
 	}
 }
 
-// The first card of a reservation replaces whatever cards the room had
-// (FIAS KT=N); later ones are duplicates. Mews gives no flag, so the journal
-// remembers which reservations already got a card, with the stay's end so
-// compaction can forget it once the guest is long gone.
+// The first card of a reservation for a set of rooms replaces whatever
+// cards those rooms had (FIAS KT=N); later ones for the same rooms are
+// duplicates. Mews gives no flag, so the journal remembers, per
+// reservation, the rooms of its last new card (Mews's lock ids, which a
+// [rooms] change leaves alone) and the stay's end, so compaction can forget
+// it once the guest is long gone. A card for other rooms (a room move, or a
+// move back to a room someone else may have had since) is new.
 const firstKeyMetaPrefix = "first-key/"
 
-func (d *Daemon) isFirstKey(reservationID string) bool {
+// firstKeyRecord is the journal's value under firstKeyMetaPrefix.
+type firstKeyRecord struct {
+	// Rooms is the sorted set of lock ids; never nil once written. Nil
+	// means a record from before room sets were kept, or an unreadable
+	// one: it matches any rooms, so that an upgrade never makes a card
+	// new (KT=N) that could invalidate the cards a guest already holds.
+	Rooms []string  `json:"rooms"`
+	End   time.Time `json:"end"`
+}
+
+// readFirstKey decodes a record; an old one holds just the stay's end, and
+// an unreadable one has a zero end, so compaction drops it.
+func readFirstKey(v []byte) firstKeyRecord {
+	var rec firstKeyRecord
+	if json.Unmarshal(v, &rec) == nil && rec.Rooms != nil {
+		return rec
+	}
+	end, _ := time.Parse(time.RFC3339, string(v))
+	return firstKeyRecord{End: end}
+}
+
+// roomSet is lock ids as a set: sorted, without repeats, never nil.
+func roomSet(lockIDs []string) []string {
+	rooms := append([]string{}, lockIDs...)
+	slices.Sort(rooms)
+	return slices.Compact(rooms)
+}
+
+func (d *Daemon) isFirstKey(reservationID string, lockIDs []string) bool {
 	if reservationID == "" {
 		return true
 	}
 	v, err := d.journal.GetMeta(firstKeyMetaPrefix + reservationID)
-	return err != nil || v == nil
+	if err != nil || v == nil {
+		return true
+	}
+	rec := readFirstKey(v)
+	return rec.Rooms != nil && !slices.Equal(rec.Rooms, roomSet(lockIDs))
 }
 
-func (d *Daemon) rememberFirstKey(reservationID string, end time.Time) {
+func (d *Daemon) rememberFirstKey(reservationID string, lockIDs []string, end time.Time) {
 	if reservationID == "" {
 		return
 	}
-	if err := d.journal.SetMeta(firstKeyMetaPrefix+reservationID, []byte(end.UTC().Format(time.RFC3339))); err != nil {
+	v, err := json.Marshal(firstKeyRecord{Rooms: roomSet(lockIDs), End: end.UTC()})
+	if err == nil {
+		err = d.journal.SetMeta(firstKeyMetaPrefix+reservationID, v)
+	}
+	if err != nil {
 		d.log.Warn().Err(err).Msg("recording the reservation's first key")
 	}
 }
@@ -211,8 +252,7 @@ func (d *Daemon) forgetFinishedStays() (int, error) {
 	cutoff := d.now().Add(-d.cfg.Daemon.History.D())
 	n := 0
 	for key, v := range recs {
-		end, err := time.Parse(time.RFC3339, string(v))
-		if err == nil && end.After(cutoff) {
+		if readFirstKey(v).End.After(cutoff) {
 			continue
 		}
 		if err := d.journal.DeleteMeta(key); err != nil {

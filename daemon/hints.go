@@ -5,9 +5,12 @@ import (
 	"time"
 )
 
-// hintSet collects command ids announced by WebSocket events until the intake
-// loop takes them. It never blocks the WebSocket reader and never drops an
-// id; an id announced twice before it is taken is fetched once.
+// hintSet collects ids announced by WebSocket events (commands, reservations,
+// rooms) until a loop takes them. It never blocks the WebSocket reader and
+// never drops an id; an id announced twice before it is taken is fetched
+// once. A ready signal waits exactly while ids do: the signal is sent and
+// taken back under the lock, so a take after a signal finds an id (an empty
+// take once became a fetch of every reservation of the property).
 type hintSet struct {
 	mu    sync.Mutex
 	ids   []string
@@ -21,11 +24,12 @@ func newHintSet() *hintSet {
 
 func (h *hintSet) add(id string, at time.Time) {
 	h.mu.Lock()
-	if _, dup := h.seen[id]; !dup {
-		h.seen[id] = at
-		h.ids = append(h.ids, id)
+	defer h.mu.Unlock()
+	if _, dup := h.seen[id]; dup {
+		return // its signal is waiting or being handled
 	}
-	h.mu.Unlock()
+	h.seen[id] = at
+	h.ids = append(h.ids, id)
 	select {
 	case h.ready <- struct{}{}:
 	default:
@@ -33,6 +37,8 @@ func (h *hintSet) add(id string, at time.Time) {
 }
 
 // take returns up to max ids in arrival order with when each was announced.
+// After a ready signal it returns at least one id; a caller that gets none
+// all the same does nothing with them.
 func (h *hintSet) take(max int) ([]string, map[string]time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -47,6 +53,12 @@ func (h *hintSet) take(max int) ([]string, map[string]time.Time) {
 	if len(h.ids) > 0 {
 		select {
 		case h.ready <- struct{}{}:
+		default:
+		}
+	} else {
+		// A signal sent for ids this take returns would find nothing.
+		select {
+		case <-h.ready:
 		default:
 		}
 	}

@@ -85,6 +85,9 @@ type Decision struct {
 	Next State
 	// Reason says why, for the debug log.
 	Reason string
+	// Stale: the reservation is older than a version already decided on,
+	// so it says nothing about the present (None, and Next is prev).
+	Stale bool
 }
 
 // want is what the reservation calls for, independent of the past.
@@ -105,7 +108,7 @@ func Decide(prev State, r *mews.Reservation, p Policy, now time.Time) Decision {
 		prev.Status, prev.Uncertain, prev.Pending = Issued, true, ""
 	}
 	if r.UpdatedUtc.Before(prev.Seen) {
-		return Decision{Next: prev, Reason: "an older version than one already handled"}
+		return Decision{Next: prev, Reason: "an older version than one already handled", Stale: true}
 	}
 	next := prev
 	next.Seen = r.UpdatedUtc

@@ -188,8 +188,8 @@ func TestDecideCases(t *testing.T) {
 		{name: "older version is ignored", prev: State{Status: Revoked, Seen: v1, Done: map[Action]time.Time{Revoke: v1}},
 			r: reservation(mews.ReservationStarted, room1, end, v0), policy: canUpdate, now: now, want: None,
 			check: func(t *testing.T, d Decision) {
-				if !d.Next.Seen.Equal(v1) || d.Next.Status != Revoked {
-					t.Errorf("Next %+v, want the previous state untouched", d.Next)
+				if !d.Next.Seen.Equal(v1) || d.Next.Status != Revoked || !d.Stale {
+					t.Errorf("Next %+v (stale %v), want the previous state untouched and a stale decision", d.Next, d.Stale)
 				}
 			}},
 		{name: "same version never issues twice", prev: State{Status: Revoked, Seen: v1, Done: map[Action]time.Time{Issue: v1, Revoke: v1}},
@@ -221,6 +221,9 @@ func TestDecideCases(t *testing.T) {
 			}
 			if d.Reason == "" {
 				t.Error("no reason given")
+			}
+			if d.Stale != (c.r.UpdatedUtc.Before(c.prev.Seen)) {
+				t.Errorf("stale %v for version %v after %v", d.Stale, c.r.UpdatedUtc, c.prev.Seen)
 			}
 			if c.check != nil {
 				c.check(t, d)
