@@ -35,7 +35,7 @@ func CheckURL(raw, secure string) (*url.URL, error) {
 		return nil, fmt.Errorf("invalid URL: %w", err)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("invalid URL %q: no host", Shown(u))
+		return nil, errors.New("invalid URL: no host")
 	}
 	plain := map[string]string{"https": "http", "wss": "ws"}[secure]
 	// Redacted: a password in the URL must not reach an error message.
