@@ -816,3 +816,88 @@ func TestLongRetryAfter(t *testing.T) {
 		t.Errorf("err = %v, want Canceled", err)
 	}
 }
+
+// TestEmptyIDListsSendNothing: an operation given no ids (nil, empty, or
+// only empty strings) answers nothing without asking Mews. Above all, no
+// id list may become a reservations/getAll without a filter, which would
+// fetch the whole property.
+func TestEmptyIDListsSendNothing(t *testing.T) {
+	lc := newAPILeakCheck(t)
+	srv := apiServer(t)
+	c := apiClient(t, srv, lc, nil)
+	ctx := apiContext(t)
+
+	ops := map[string]func(ids []string) (int, error){
+		"CommandsByIDs": func(ids []string) (int, error) {
+			got, err := c.CommandsByIDs(ctx, ids)
+			return len(got), err
+		},
+		"Reservations by ids": func(ids []string) (int, error) {
+			got, err := c.Reservations(ctx, mews.ReservationFilter{IDs: ids})
+			return len(got), err
+		},
+		"Reservations by ids and state": func(ids []string) (int, error) {
+			if ids == nil {
+				ids = []string{} // nil would be no id filter, rightly sent
+			}
+			got, err := c.Reservations(ctx, mews.ReservationFilter{IDs: ids, States: []mews.ReservationState{mews.ReservationStarted}})
+			return len(got), err
+		},
+		"Reservations by room": func(ids []string) (int, error) {
+			if ids == nil {
+				ids = []string{}
+			}
+			got, err := c.Reservations(ctx, mews.ReservationFilter{AssignedResourceIDs: ids})
+			return len(got), err
+		},
+		"Resources": func(ids []string) (int, error) {
+			got, err := c.Resources(ctx, ids)
+			return len(got), err
+		},
+		"Customers": func(ids []string) (int, error) {
+			got, err := c.Customers(ctx, ids)
+			return len(got), err
+		},
+		"AccessTokens": func(ids []string) (int, error) {
+			got, err := c.AccessTokens(ctx, ids)
+			return len(got), err
+		},
+		"DeleteAccessTokens": func(ids []string) (int, error) {
+			return 0, c.DeleteAccessTokens(ctx, ids)
+		},
+	}
+	for name, op := range ops {
+		for _, ids := range [][]string{nil, {}, {""}, {"", ""}} {
+			t.Run(fmt.Sprintf("%s %#v", name, ids), func(t *testing.T) {
+				srv.ResetRequests()
+				n, err := op(ids)
+				if lc.note(err) != nil || n != 0 {
+					t.Errorf("got %d items, err %v; want none", n, err)
+				}
+				for _, r := range srv.Requests() {
+					t.Errorf("sent %s %v", r.Op, r.Body)
+				}
+			})
+		}
+	}
+	t.Run("Reservations without any filter", func(t *testing.T) {
+		srv.ResetRequests()
+		rs, err := c.Reservations(ctx, mews.ReservationFilter{})
+		if lc.note(err) != nil || len(rs) != 0 {
+			t.Errorf("got %d reservations, err %v; want none", len(rs), err)
+		}
+		for _, r := range srv.Requests() {
+			t.Errorf("sent %s %v", r.Op, r.Body)
+		}
+	})
+	t.Run("empty strings are dropped", func(t *testing.T) {
+		srv.ResetRequests()
+		rs, err := c.Reservations(ctx, mews.ReservationFilter{IDs: []string{"", mewstest.ReservationArriving, ""}})
+		if lc.note(err) != nil || len(rs) != 1 {
+			t.Fatalf("got %d reservations, err %v; want 1", len(rs), err)
+		}
+		if reqs := srv.Requests(); len(reqs) != 1 || fmt.Sprint(reqs[0].Body["ReservationIds"]) != fmt.Sprint([]any{mewstest.ReservationArriving}) {
+			t.Errorf("requests = %+v, want one for %s alone", reqs, mewstest.ReservationArriving)
+		}
+	})
+}

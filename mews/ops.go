@@ -48,7 +48,7 @@ func (c *Client) ActiveCommands(ctx context.Context) ([]Command, error) {
 // are absent from the result.
 func (c *Client) CommandsByIDs(ctx context.Context, ids []string) ([]Command, error) {
 	var all []Command
-	for chunk := range slices.Chunk(ids, maxBatch) {
+	for chunk := range idChunks(ids) {
 		in := struct{ CommandIds []string }{chunk}
 		var out commandsAnswer
 		if err := c.call(ctx, OpCommandsByIDs, true, in, &out); err != nil {
@@ -143,8 +143,11 @@ func (c *Client) Devices(ctx context.Context) ([]Device, error) {
 	return out.Devices, nil
 }
 
-// ReservationFilter selects reservations; empty fields do not filter. Mews
-// takes intervals of at most three months.
+// ReservationFilter selects reservations; nil and zero fields do not
+// filter. A list that is given but names nothing (empty, or only empty
+// strings) matches no reservation, and so does a filter without any
+// criterion: the whole property is never fetched. Mews takes intervals of
+// at most three months.
 type ReservationFilter struct {
 	IDs         []string
 	UpdatedFrom time.Time // reservations changed in [UpdatedFrom, UpdatedTo]
@@ -155,6 +158,20 @@ type ReservationFilter struct {
 	ScheduledStartTo    time.Time
 	States              []ReservationState
 	AssignedResourceIDs []string
+}
+
+// matchesNothing reports whether f names nothing: sent, it would not
+// filter at all.
+func (f ReservationFilter) matchesNothing() bool {
+	noCriterion := f.IDs == nil && f.AssignedResourceIDs == nil && f.States == nil &&
+		f.UpdatedFrom.IsZero() && f.UpdatedTo.IsZero() && f.ScheduledStartFrom.IsZero() && f.ScheduledStartTo.IsZero()
+	return noCriterion || namesNothing(f.IDs) || namesNothing(f.AssignedResourceIDs) || (f.States != nil && len(f.States) == 0)
+}
+
+// namesNothing reports whether an id list is given (not nil) but holds no
+// id.
+func namesNothing(ids []string) bool {
+	return ids != nil && len(nonEmpty(ids)) == 0
 }
 
 // Reservations returns the reservations matching f
@@ -173,7 +190,7 @@ func (c *Client) Reservations(ctx context.Context, f ReservationFilter) ([]Reser
 		AssignedResourceIds []string           `json:",omitempty"`
 		Limitation          limitation
 	}
-	base := params{States: f.States, AssignedResourceIds: f.AssignedResourceIDs}
+	base := params{States: f.States, AssignedResourceIds: nonEmpty(f.AssignedResourceIDs)}
 	if !f.UpdatedFrom.IsZero() || !f.UpdatedTo.IsZero() {
 		to := f.UpdatedTo
 		if to.IsZero() {
@@ -184,8 +201,15 @@ func (c *Client) Reservations(ctx context.Context, f ReservationFilter) ([]Reser
 	if !f.ScheduledStartFrom.IsZero() || !f.ScheduledStartTo.IsZero() {
 		base.ScheduledStartUtc = &interval{f.ScheduledStartFrom.UTC(), f.ScheduledStartTo.UTC()}
 	}
+	if f.matchesNothing() {
+		return nil, nil
+	}
+	chunks := slices.Values([][]string{nil}) // no id filter: one request
+	if f.IDs != nil {
+		chunks = idChunks(f.IDs)
+	}
 	var all []Reservation
-	for chunk := range idChunks(f.IDs) {
+	for chunk := range chunks {
 		p := base
 		p.ReservationIds = chunk
 		page, err := paginate(ctx, c, OpReservations, func(l limitation) any { p.Limitation = l; return p },
@@ -213,7 +237,7 @@ func (c *Client) Reservations(ctx context.Context, f ReservationFilter) ([]Reser
 // (resources/getAll).
 func (c *Client) Resources(ctx context.Context, ids []string) ([]Resource, error) {
 	var all []Resource
-	for chunk := range slices.Chunk(ids, maxBatch) {
+	for chunk := range idChunks(ids) {
 		p := struct {
 			ResourceIds []string
 			Extent      struct{ Resources bool }
@@ -239,7 +263,7 @@ func (c *Client) Resources(ctx context.Context, ids []string) ([]Resource, error
 // (customers/getAll).
 func (c *Client) Customers(ctx context.Context, ids []string) ([]Customer, error) {
 	var all []Customer
-	for chunk := range slices.Chunk(ids, maxBatch) {
+	for chunk := range idChunks(ids) {
 		p := struct {
 			CustomerIds []string
 			Extent      struct{ Customers bool }
@@ -354,7 +378,7 @@ func (c *Client) UpdateAccessTokens(ctx context.Context, updates []AccessTokenUp
 // DeleteAccessTokens removes recorded keys by their Mews ids
 // (resourceAccessTokens/delete).
 func (c *Client) DeleteAccessTokens(ctx context.Context, ids []string) error {
-	for chunk := range slices.Chunk(ids, maxBatch) {
+	for chunk := range idChunks(ids) {
 		if err := c.call(ctx, OpDeleteAccessTokens, true, struct{ Ids []string }{chunk}, nil); err != nil {
 			return err
 		}
@@ -366,7 +390,7 @@ func (c *Client) DeleteAccessTokens(ctx context.Context, ids []string) error {
 // (resourceAccessTokens/getAll by ServiceOrderIds).
 func (c *Client) AccessTokens(ctx context.Context, serviceOrderIDs []string) ([]ResourceAccessToken, error) {
 	var all []ResourceAccessToken
-	for chunk := range slices.Chunk(serviceOrderIDs, maxBatch) {
+	for chunk := range idChunks(serviceOrderIDs) {
 		p := struct {
 			ServiceOrderIds []string
 			Limitation      limitation
@@ -428,11 +452,14 @@ func paginate[T, A any](ctx context.Context, c *Client, op string, params func(l
 	}
 }
 
-// idChunks splits an id filter into requests of at most maxBatch ids; no
-// ids at all is one request without the filter.
+// idChunks splits an id list into requests of at most maxBatch ids,
+// leaving out empty ids. No ids means no request: sent, an empty list
+// would be no filter at all.
 func idChunks(ids []string) iter.Seq[[]string] {
-	if len(ids) == 0 {
-		return func(yield func([]string) bool) { yield(nil) }
-	}
-	return slices.Chunk(ids, maxBatch)
+	return slices.Chunk(nonEmpty(ids), maxBatch)
+}
+
+// nonEmpty returns ids without the empty strings, which name nothing.
+func nonEmpty(ids []string) []string {
+	return slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == "" })
 }
