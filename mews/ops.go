@@ -31,6 +31,21 @@ type limitation struct {
 	Cursor string `json:"Cursor,omitempty"`
 }
 
+// utcSeconds is a time in a request: the Connector API takes
+// YYYY-MM-DDThh:mm:ssZ, in UTC and whole seconds, so fractions are cut.
+// Every request type holds its times as utcSeconds.
+type utcSeconds time.Time
+
+const utcSecondsLayout = "2006-01-02T15:04:05Z"
+
+func (t utcSeconds) MarshalJSON() ([]byte, error) {
+	u := time.Time(t).UTC()
+	if y := u.Year(); y < 0 || y > 9999 {
+		return nil, fmt.Errorf("time %s: year outside 0..9999", u)
+	}
+	return []byte(`"` + u.Format(utcSecondsLayout) + `"`), nil
+}
+
 // ActiveCommands returns the commands in state Pending or Received
 // (commands/getAllActive). Fetching them marks Pending ones Received in Mews.
 func (c *Client) ActiveCommands(ctx context.Context) ([]Command, error) {
@@ -179,8 +194,8 @@ func namesNothing(ids []string) bool {
 // id list into requests of at most 1000.
 func (c *Client) Reservations(ctx context.Context, f ReservationFilter) ([]Reservation, error) {
 	type interval struct {
-		StartUtc time.Time
-		EndUtc   time.Time
+		StartUtc utcSeconds
+		EndUtc   utcSeconds
 	}
 	type params struct {
 		ReservationIds      []string           `json:",omitempty"`
@@ -196,10 +211,10 @@ func (c *Client) Reservations(ctx context.Context, f ReservationFilter) ([]Reser
 		if to.IsZero() {
 			to = time.Now()
 		}
-		base.UpdatedUtc = &interval{f.UpdatedFrom.UTC(), to.UTC()}
+		base.UpdatedUtc = &interval{utcSeconds(f.UpdatedFrom), utcSeconds(to)}
 	}
 	if !f.ScheduledStartFrom.IsZero() || !f.ScheduledStartTo.IsZero() {
-		base.ScheduledStartUtc = &interval{f.ScheduledStartFrom.UTC(), f.ScheduledStartTo.UTC()}
+		base.ScheduledStartUtc = &interval{utcSeconds(f.ScheduledStartFrom), utcSeconds(f.ScheduledStartTo)}
 	}
 	if f.matchesNothing() {
 		return nil, nil
@@ -298,8 +313,8 @@ func (c *Client) AddAccessTokens(ctx context.Context, tokens []ResourceAccessTok
 		Value            string
 		Type             AccessTokenType
 		SerialNumber     string `json:",omitempty"`
-		ValidityStartUtc time.Time
-		ValidityEndUtc   time.Time
+		ValidityStartUtc utcSeconds
+		ValidityEndUtc   utcSeconds
 		Permissions      *permissionsParam
 	}
 	var all []ResourceAccessToken
@@ -312,7 +327,7 @@ func (c *Client) AddAccessTokens(ctx context.Context, tokens []ResourceAccessTok
 			}
 			in.ResourceAccessTokenParameters[i] = param{
 				t.ServiceOrderID, t.ResourceID, t.Value, t.Type, t.SerialNumber,
-				t.ValidityStartUtc.UTC(), t.ValidityEndUtc.UTC(), wrapPermissions(&perm),
+				utcSeconds(t.ValidityStartUtc), utcSeconds(t.ValidityEndUtc), wrapPermissions(&perm),
 			}
 		}
 		var out struct{ ResourceAccessTokens []ResourceAccessToken }
@@ -336,20 +351,18 @@ type AccessTokenUpdate struct {
 // UpdateAccessTokens changes recorded keys (resourceAccessTokens/update)
 // and returns them as Mews now has them.
 func (c *Client) UpdateAccessTokens(ctx context.Context, updates []AccessTokenUpdate) ([]ResourceAccessToken, error) {
-	// Mews wraps each changed value as {"Value": ...}; null means unchanged.
-	type value struct{ Value string }
 	type param struct {
 		ResourceAccessTokenId string
-		ValidityStartUtc      *value            `json:",omitempty"`
-		ValidityEndUtc        *value            `json:",omitempty"`
-		Value                 *value            `json:",omitempty"`
-		Permissions           *permissionsParam `json:",omitempty"`
+		ValidityStartUtc      *updated[utcSeconds] `json:",omitempty"`
+		ValidityEndUtc        *updated[utcSeconds] `json:",omitempty"`
+		Value                 *updated[string]     `json:",omitempty"`
+		Permissions           *permissionsParam    `json:",omitempty"`
 	}
-	timeValue := func(t *time.Time) *value {
+	timeValue := func(t *time.Time) *updated[utcSeconds] {
 		if t == nil {
 			return nil
 		}
-		return &value{t.UTC().Format(time.RFC3339)}
+		return &updated[utcSeconds]{utcSeconds(*t)}
 	}
 	var all []ResourceAccessToken
 	for chunk := range slices.Chunk(updates, maxBatch) {
@@ -362,7 +375,7 @@ func (c *Client) UpdateAccessTokens(ctx context.Context, updates []AccessTokenUp
 				Permissions:           wrapPermissions(u.Permissions),
 			}
 			if u.Value != nil {
-				p.Value = &value{*u.Value}
+				p.Value = &updated[string]{*u.Value}
 			}
 			in.ResourceAccessTokenUpdates[i] = p
 		}
@@ -410,10 +423,13 @@ func (c *Client) AccessTokens(ctx context.Context, serviceOrderIDs []string) ([]
 	return utcTokens(all), nil
 }
 
-// permissionsParam is Permissions as Mews takes them in requests: each flag
-// wrapped as {"Value": bool}.
+// updated is a value in a request as Mews wraps it: {"Value": ...}. In
+// updates, null instead means unchanged.
+type updated[T any] struct{ Value T }
+
+// permissionsParam is Permissions as Mews takes them in requests.
 type permissionsParam struct {
-	Bed, Room, Floor, Building struct{ Value bool }
+	Bed, Room, Floor, Building updated[bool]
 }
 
 func wrapPermissions(p *Permissions) *permissionsParam {
