@@ -901,3 +901,45 @@ func TestEmptyIDListsSendNothing(t *testing.T) {
 		}
 	})
 }
+
+// TestTimeoutHalvesPage: Mews answers 408 to a request too heavy for it;
+// a paginated operation asks again for half as many items a page (down to
+// one, which is then retried as is), and still returns every item.
+func TestTimeoutHalvesPage(t *testing.T) {
+	ids := []string{mewstest.CustomerNovak.ID, mewstest.CustomerAngstrom.ID, mewstest.CustomerMuller.ID,
+		mewstest.CustomerDvorakova.ID, mewstest.CustomerOBrien.ID}
+	for _, tc := range []struct {
+		pageSize, timeouts int
+		counts             []float64 // Limitation.Count of each request
+	}{
+		{4, 1, []float64{4, 2, 2, 2}},
+		{4, 3, []float64{4, 2, 1, 1, 1, 1, 1, 1, 1}},
+	} {
+		t.Run(fmt.Sprintf("%d timeouts at %d a page", tc.timeouts, tc.pageSize), func(t *testing.T) {
+			lc := newAPILeakCheck(t)
+			srv := apiServer(t)
+			c := apiClient(t, srv, lc, func(cfg *mews.ClientConfig) { cfg.PageSize = tc.pageSize })
+			srv.FailNext(mews.OpCustomers, tc.timeouts, http.StatusRequestTimeout, "")
+			cs, err := c.Customers(apiContext(t), ids)
+			if lc.note(err) != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, cu := range cs {
+				got = append(got, cu.ID)
+			}
+			if !sameSet(got, ids) {
+				t.Errorf("customers %v, want %v", got, ids)
+			}
+			var counts []float64
+			for _, r := range srv.Requests() {
+				lim, _ := r.Body["Limitation"].(map[string]any)
+				count, _ := lim["Count"].(float64)
+				counts = append(counts, count)
+			}
+			if !slices.Equal(counts, tc.counts) {
+				t.Errorf("Limitation.Count of the requests = %v, want %v", counts, tc.counts)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package mews
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"iter"
 	"slices"
@@ -448,24 +449,43 @@ func utcTokens(ts []ResourceAccessToken) []ResourceAccessToken {
 	return ts
 }
 
-// paginate follows Mews's cursor pagination: pages of maxBatch until one
+// paginate follows Mews's cursor pagination: pages of c.pageSize until one
 // comes back short or without a cursor. params builds the request for a
 // limitation; items takes a page's items and cursor out of its answer.
+// After a 408 the pages are halved, down to one item, for the rest of the
+// operation.
 func paginate[T, A any](ctx context.Context, c *Client, op string, params func(limitation) any, items func(*A) ([]T, string)) ([]T, error) {
 	var all []T
-	lim := limitation{Count: c.pageSize}
+	req := &pageRequest{lim: limitation{Count: c.pageSize}, params: params}
 	for {
 		var answer A
-		if err := c.call(ctx, op, true, params(lim), &answer); err != nil {
+		if err := c.call(ctx, op, true, req, &answer); err != nil {
 			return nil, err
 		}
 		page, cursor := items(&answer)
 		all = append(all, page...)
-		if len(page) < lim.Count || cursor == "" || cursor == lim.Cursor {
+		if len(page) < req.lim.Count || cursor == "" || cursor == req.lim.Cursor {
 			return all, nil
 		}
-		lim.Cursor = cursor
+		req.lim.Cursor = cursor
 	}
+}
+
+// pageRequest is the request for one page, as params builds it.
+type pageRequest struct {
+	lim    limitation
+	params func(limitation) any
+}
+
+func (p *pageRequest) MarshalJSON() ([]byte, error) { return json.Marshal(p.params(p.lim)) }
+
+// lighten halves the page size, as Mews asks after a 408.
+func (p *pageRequest) lighten() bool {
+	if p.lim.Count <= 1 {
+		return false
+	}
+	p.lim.Count /= 2
+	return true
 }
 
 // idChunks splits an id list into requests of at most maxBatch ids,
