@@ -228,6 +228,10 @@ func TestReadOperations(t *testing.T) {
 			if r.ScheduledStartUtc.Location() != time.UTC || r.ActualStartUtc == nil || r.ActualStartUtc.Location() != time.UTC {
 				t.Errorf("reservation %s: times not in UTC: %+v", r.ID, r)
 			}
+			// Decoded from an answer with every field Mews sends.
+			if r.Number == "" || r.ServiceID == "" || r.AccountID == "" || r.AssignedResourceID == "" || r.CreatedUtc.IsZero() {
+				t.Errorf("reservation %s decoded as %+v", r.ID, r)
+			}
 		}
 	})
 	t.Run("reservations by state and update time", func(t *testing.T) {
@@ -252,7 +256,7 @@ func TestReadOperations(t *testing.T) {
 		if lc.note(err) != nil {
 			t.Fatal(err)
 		}
-		if len(rs) != 2 || rs[0].Name == "" {
+		if len(rs) != 2 || rs[0].Name == "" || !rs[0].IsActive || len(rs[0].Data) == 0 {
 			t.Errorf("resources = %+v", rs)
 		}
 	})
