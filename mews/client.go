@@ -180,6 +180,14 @@ func (c *Client) call(ctx context.Context, op string, idempotent bool, in, out a
 		if ctx.Err() != nil {
 			return fmt.Errorf("mews %s: %w", op, ctx.Err())
 		}
+		if l, ok := in.(lightener); ok && errors.Is(err, ErrTimeout) && l.lighten() {
+			// Mews found it too heavy: the same request would fail again.
+			if body, err = c.encode(in); err != nil {
+				return fmt.Errorf("mews %s: encode request: %w", op, err)
+			}
+			c.log.Warn().Str(logOp, op).Int(logAttempt, attempt).Msg("mews request too heavy, asking for less")
+			continue
+		}
 		if !retryable(err, idempotent) {
 			return err
 		}
@@ -211,6 +219,10 @@ func (c *Client) call(ctx context.Context, op string, idempotent bool, in, out a
 		}
 	}
 }
+
+// lightener is a request that can ask for less, e.g. a smaller page, when
+// Mews answers 408 (too heavy); false when it cannot.
+type lightener interface{ lighten() bool }
 
 func retryable(err error, idempotent bool) bool {
 	if idempotent {

@@ -228,6 +228,10 @@ func TestReadOperations(t *testing.T) {
 			if r.ScheduledStartUtc.Location() != time.UTC || r.ActualStartUtc == nil || r.ActualStartUtc.Location() != time.UTC {
 				t.Errorf("reservation %s: times not in UTC: %+v", r.ID, r)
 			}
+			// Decoded from an answer with every field Mews sends.
+			if r.Number == "" || r.ServiceID == "" || r.AccountID == "" || r.AssignedResourceID == "" || r.CreatedUtc.IsZero() {
+				t.Errorf("reservation %s decoded as %+v", r.ID, r)
+			}
 		}
 	})
 	t.Run("reservations by state and update time", func(t *testing.T) {
@@ -252,7 +256,7 @@ func TestReadOperations(t *testing.T) {
 		if lc.note(err) != nil {
 			t.Fatal(err)
 		}
-		if len(rs) != 2 || rs[0].Name == "" {
+		if len(rs) != 2 || rs[0].Name == "" || !rs[0].IsActive || len(rs[0].Data) == 0 {
 			t.Errorf("resources = %+v", rs)
 		}
 	})
@@ -814,5 +818,132 @@ func TestLongRetryAfter(t *testing.T) {
 	cancel()
 	if err := lc.note(<-done); !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want Canceled", err)
+	}
+}
+
+// TestEmptyIDListsSendNothing: an operation given no ids (nil, empty, or
+// only empty strings) answers nothing without asking Mews. Above all, no
+// id list may become a reservations/getAll without a filter, which would
+// fetch the whole property.
+func TestEmptyIDListsSendNothing(t *testing.T) {
+	lc := newAPILeakCheck(t)
+	srv := apiServer(t)
+	c := apiClient(t, srv, lc, nil)
+	ctx := apiContext(t)
+
+	ops := map[string]func(ids []string) (int, error){
+		"CommandsByIDs": func(ids []string) (int, error) {
+			got, err := c.CommandsByIDs(ctx, ids)
+			return len(got), err
+		},
+		"Reservations by ids": func(ids []string) (int, error) {
+			got, err := c.Reservations(ctx, mews.ReservationFilter{IDs: ids})
+			return len(got), err
+		},
+		"Reservations by ids and state": func(ids []string) (int, error) {
+			if ids == nil {
+				ids = []string{} // nil would be no id filter, rightly sent
+			}
+			got, err := c.Reservations(ctx, mews.ReservationFilter{IDs: ids, States: []mews.ReservationState{mews.ReservationStarted}})
+			return len(got), err
+		},
+		"Reservations by room": func(ids []string) (int, error) {
+			if ids == nil {
+				ids = []string{}
+			}
+			got, err := c.Reservations(ctx, mews.ReservationFilter{AssignedResourceIDs: ids})
+			return len(got), err
+		},
+		"Resources": func(ids []string) (int, error) {
+			got, err := c.Resources(ctx, ids)
+			return len(got), err
+		},
+		"Customers": func(ids []string) (int, error) {
+			got, err := c.Customers(ctx, ids)
+			return len(got), err
+		},
+		"AccessTokens": func(ids []string) (int, error) {
+			got, err := c.AccessTokens(ctx, ids)
+			return len(got), err
+		},
+		"DeleteAccessTokens": func(ids []string) (int, error) {
+			return 0, c.DeleteAccessTokens(ctx, ids)
+		},
+	}
+	for name, op := range ops {
+		for _, ids := range [][]string{nil, {}, {""}, {"", ""}} {
+			t.Run(fmt.Sprintf("%s %#v", name, ids), func(t *testing.T) {
+				srv.ResetRequests()
+				n, err := op(ids)
+				if lc.note(err) != nil || n != 0 {
+					t.Errorf("got %d items, err %v; want none", n, err)
+				}
+				for _, r := range srv.Requests() {
+					t.Errorf("sent %s %v", r.Op, r.Body)
+				}
+			})
+		}
+	}
+	t.Run("Reservations without any filter", func(t *testing.T) {
+		srv.ResetRequests()
+		rs, err := c.Reservations(ctx, mews.ReservationFilter{})
+		if lc.note(err) != nil || len(rs) != 0 {
+			t.Errorf("got %d reservations, err %v; want none", len(rs), err)
+		}
+		for _, r := range srv.Requests() {
+			t.Errorf("sent %s %v", r.Op, r.Body)
+		}
+	})
+	t.Run("empty strings are dropped", func(t *testing.T) {
+		srv.ResetRequests()
+		rs, err := c.Reservations(ctx, mews.ReservationFilter{IDs: []string{"", mewstest.ReservationArriving, ""}})
+		if lc.note(err) != nil || len(rs) != 1 {
+			t.Fatalf("got %d reservations, err %v; want 1", len(rs), err)
+		}
+		if reqs := srv.Requests(); len(reqs) != 1 || fmt.Sprint(reqs[0].Body["ReservationIds"]) != fmt.Sprint([]any{mewstest.ReservationArriving}) {
+			t.Errorf("requests = %+v, want one for %s alone", reqs, mewstest.ReservationArriving)
+		}
+	})
+}
+
+// TestTimeoutHalvesPage: Mews answers 408 to a request too heavy for it;
+// a paginated operation asks again for half as many items a page (down to
+// one, which is then retried as is), and still returns every item.
+func TestTimeoutHalvesPage(t *testing.T) {
+	ids := []string{mewstest.CustomerNovak.ID, mewstest.CustomerAngstrom.ID, mewstest.CustomerMuller.ID,
+		mewstest.CustomerDvorakova.ID, mewstest.CustomerOBrien.ID}
+	for _, tc := range []struct {
+		pageSize, timeouts int
+		counts             []float64 // Limitation.Count of each request
+	}{
+		{4, 1, []float64{4, 2, 2, 2}},
+		{4, 3, []float64{4, 2, 1, 1, 1, 1, 1, 1, 1}},
+	} {
+		t.Run(fmt.Sprintf("%d timeouts at %d a page", tc.timeouts, tc.pageSize), func(t *testing.T) {
+			lc := newAPILeakCheck(t)
+			srv := apiServer(t)
+			c := apiClient(t, srv, lc, func(cfg *mews.ClientConfig) { cfg.PageSize = tc.pageSize })
+			srv.FailNext(mews.OpCustomers, tc.timeouts, http.StatusRequestTimeout, "")
+			cs, err := c.Customers(apiContext(t), ids)
+			if lc.note(err) != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, cu := range cs {
+				got = append(got, cu.ID)
+			}
+			if !sameSet(got, ids) {
+				t.Errorf("customers %v, want %v", got, ids)
+			}
+			var counts []float64
+			for _, r := range srv.Requests() {
+				lim, _ := r.Body["Limitation"].(map[string]any)
+				count, _ := lim["Count"].(float64)
+				counts = append(counts, count)
+			}
+			if !slices.Equal(counts, tc.counts) {
+				t.Errorf("Limitation.Count of the requests = %v, want %v", counts, tc.counts)
+			}
+		})
 	}
 }

@@ -49,6 +49,8 @@ type SkippedEvent struct {
 // DecodeFrame decodes one WebSocket text frame. Entries of unknown type or
 // without an Id are skipped and listed, so one bad entry never costs the
 // others; a frame that is not an Events object at all is ErrMalformedFrame.
+// A time field that does not parse is left nil, the entry kept: an event
+// is a hint, and its Id is what matters.
 func DecodeFrame(data []byte) ([]Event, []SkippedEvent, error) {
 	var msg struct {
 		Events []json.RawMessage `json:"Events"`
@@ -62,11 +64,17 @@ func DecodeFrame(data []byte) ([]Event, []SkippedEvent, error) {
 	events := make([]Event, 0, len(msg.Events))
 	var skipped []SkippedEvent
 	for i, raw := range msg.Events {
-		var ev Event
-		if err := json.Unmarshal(raw, &ev); err != nil {
+		var entry struct {
+			Event
+			// Shadow Event's times, which are parsed on their own below.
+			StartUtc, EndUtc json.RawMessage
+		}
+		if err := json.Unmarshal(raw, &entry); err != nil {
 			skipped = append(skipped, SkippedEvent{Index: i, Reason: shorten(err.Error())})
 			continue
 		}
+		ev := entry.Event
+		ev.StartUtc, ev.EndUtc = lenientTime(entry.StartUtc), lenientTime(entry.EndUtc)
 		switch {
 		case !ev.Type.known():
 			skipped = append(skipped, SkippedEvent{Index: i, Reason: shorten(fmt.Sprintf("unknown event type %q", ev.Type))})
@@ -75,10 +83,19 @@ func DecodeFrame(data []byte) ([]Event, []SkippedEvent, error) {
 			skipped = append(skipped, SkippedEvent{Index: i, Reason: "event without Id"})
 			continue
 		}
-		ev.StartUtc, ev.EndUtc = utcPtr(ev.StartUtc), utcPtr(ev.EndUtc)
 		events = append(events, ev)
 	}
 	return events, skipped, nil
+}
+
+// lenientTime reads an event's time field in UTC; nil when absent, null or
+// not a time.
+func lenientTime(raw json.RawMessage) *time.Time {
+	var t *time.Time
+	if json.Unmarshal(raw, &t) != nil {
+		return nil
+	}
+	return utcPtr(t)
 }
 
 func (t EventType) known() bool {

@@ -43,7 +43,7 @@ func TestDecodeFrame(t *testing.T) {
 			wantIDs: []string{"r"}, skipped: []int{0, 1, 2},
 		},
 		{name: "wrong field type skipped", frame: `{"Events":[{"Type":"Resource","Id":7}]}`, wantIDs: []string{}, skipped: []int{0}},
-		{name: "bad time skipped", frame: `{"Events":[{"Type":"Reservation","Id":"r","StartUtc":"tomorrow"}]}`, wantIDs: []string{}, skipped: []int{0}},
+		{name: "bad time kept", frame: `{"Events":[{"Type":"Reservation","Id":"r","StartUtc":"tomorrow","EndUtc":{}}]}`, wantIDs: []string{"r"}},
 		{name: "not JSON", frame: `hello`, malformed: true},
 		{name: "empty", frame: ``, malformed: true},
 		{name: "array", frame: `[{"Type":"Resource","Id":"r"}]`, malformed: true},
@@ -119,7 +119,7 @@ func TestDecodeFrameFields(t *testing.T) {
 
 func TestDecodeFrameBoundsReasons(t *testing.T) {
 	long := strings.Repeat("Ω", 10_000)
-	frame := `{"Events":[{"Type":"` + long + `","Id":"x"},{"Type":"Reservation","Id":"r","StartUtc":"` + long + `"}]}`
+	frame := `{"Events":[{"Type":"` + long + `","Id":"x"},{"Type":"Reservation","Id":"r","State":["` + long + `"]}]}`
 	_, skipped, err := mews.DecodeFrame([]byte(frame))
 	if err != nil || len(skipped) != 2 {
 		t.Fatalf("DecodeFrame: skipped %v, err %v", skipped, err)

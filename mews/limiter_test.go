@@ -3,6 +3,7 @@ package mews_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -156,5 +157,104 @@ func TestLimiterPauseCapped(t *testing.T) {
 	after := time.Now()
 	if until := l.PausedUntil(); until.Before(before.Add(mews.MaxPause)) || until.After(after.Add(mews.MaxPause)) {
 		t.Errorf("paused until %s from now, want %s", until.Sub(after), mews.MaxPause)
+	}
+}
+
+// tryWait asks for a slot with a context that has already ended: Wait
+// grants a slot that is free at once, and refuses rather than waits.
+func tryWait(ctx context.Context, l *mews.Limiter) bool {
+	ctx, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err := l.Wait(ctx)
+	return err == nil
+}
+
+// TestLimiterNormalBeforeLow: with the budget short, a front-desk caller
+// queued after nine digital-key callers still gets the first slot that
+// comes free, although the digital-key callers could have taken it.
+func TestLimiterNormalBeforeLow(t *testing.T) {
+	const limit, reserve, lows = 10, 2, 9
+	l, err := mews.NewLimiter(limit, 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := make(chan bool, lows+1)
+	mews.SetQueuedHook(l, func(low bool) { queued <- low })
+	ctx := context.Background()
+	var inFlight []func()
+	for range limit {
+		release, err := l.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inFlight = append(inFlight, release)
+	}
+
+	granted := make(chan string, lows+1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wait := func(ctx context.Context, name string) {
+		wg.Go(func() {
+			release, err := l.Wait(ctx)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			granted <- name
+			release()
+		})
+	}
+	for range lows {
+		wait(mews.WithLowPriority(ctx), "low")
+	}
+	for range lows {
+		<-queued
+	}
+	wait(ctx, "normal")
+	<-queued
+	// One slot more than the reserve comes free: a low-priority caller
+	// could take it, but the normal one is waiting.
+	for _, release := range inFlight[:reserve+1] {
+		release()
+	}
+	if first := <-granted; first != "normal" {
+		t.Errorf("first grant went to a %s-priority caller, want the normal one", first)
+	}
+	for _, release := range inFlight[reserve+1:] {
+		release()
+	}
+	for range lows {
+		<-granted
+	}
+}
+
+// TestLimiterLowPriorityReserve: digital-key callers leave the last
+// ceil(limit/5) free slots to the front desk, but are not held back while
+// more are free.
+func TestLimiterLowPriorityReserve(t *testing.T) {
+	for _, tc := range []struct{ limit, reserve int }{{10, 2}, {200, 40}, {7, 2}, {2, 1}, {1, 0}} {
+		t.Run(fmt.Sprint(tc.limit), func(t *testing.T) {
+			l, err := mews.NewLimiter(tc.limit, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			low := mews.WithLowPriority(context.Background())
+			for i := range tc.limit - tc.reserve {
+				if !tryWait(low, l) {
+					t.Fatalf("low-priority request %d waited with %d of %d slots free", i+1, tc.limit-i, tc.limit)
+				}
+			}
+			if tryWait(low, l) {
+				t.Fatalf("a low-priority request took one of the last %d slots", tc.reserve)
+			}
+			for i := range tc.reserve {
+				if !tryWait(context.Background(), l) {
+					t.Fatalf("normal request %d refused with %d slots in reserve", i+1, tc.reserve-i)
+				}
+			}
+			if tryWait(context.Background(), l) {
+				t.Errorf("granted more than %d requests", tc.limit)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package mews
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"iter"
 	"slices"
@@ -31,6 +32,21 @@ type limitation struct {
 	Cursor string `json:"Cursor,omitempty"`
 }
 
+// utcSeconds is a time in a request: the Connector API takes
+// YYYY-MM-DDThh:mm:ssZ, in UTC and whole seconds, so fractions are cut.
+// Every request type holds its times as utcSeconds.
+type utcSeconds time.Time
+
+const utcSecondsLayout = "2006-01-02T15:04:05Z"
+
+func (t utcSeconds) MarshalJSON() ([]byte, error) {
+	u := time.Time(t).UTC()
+	if y := u.Year(); y < 0 || y > 9999 {
+		return nil, fmt.Errorf("time %s: year outside 0..9999", u)
+	}
+	return []byte(`"` + u.Format(utcSecondsLayout) + `"`), nil
+}
+
 // ActiveCommands returns the commands in state Pending or Received
 // (commands/getAllActive). Fetching them marks Pending ones Received in Mews.
 func (c *Client) ActiveCommands(ctx context.Context) ([]Command, error) {
@@ -48,7 +64,7 @@ func (c *Client) ActiveCommands(ctx context.Context) ([]Command, error) {
 // are absent from the result.
 func (c *Client) CommandsByIDs(ctx context.Context, ids []string) ([]Command, error) {
 	var all []Command
-	for chunk := range slices.Chunk(ids, maxBatch) {
+	for chunk := range idChunks(ids) {
 		in := struct{ CommandIds []string }{chunk}
 		var out commandsAnswer
 		if err := c.call(ctx, OpCommandsByIDs, true, in, &out); err != nil {
@@ -143,8 +159,11 @@ func (c *Client) Devices(ctx context.Context) ([]Device, error) {
 	return out.Devices, nil
 }
 
-// ReservationFilter selects reservations; empty fields do not filter. Mews
-// takes intervals of at most three months.
+// ReservationFilter selects reservations; nil and zero fields do not
+// filter. A list that is given but names nothing (empty, or only empty
+// strings) matches no reservation, and so does a filter without any
+// criterion: the whole property is never fetched. Mews takes intervals of
+// at most three months.
 type ReservationFilter struct {
 	IDs         []string
 	UpdatedFrom time.Time // reservations changed in [UpdatedFrom, UpdatedTo]
@@ -157,13 +176,27 @@ type ReservationFilter struct {
 	AssignedResourceIDs []string
 }
 
+// matchesNothing reports whether f names nothing: sent, it would not
+// filter at all.
+func (f ReservationFilter) matchesNothing() bool {
+	noCriterion := f.IDs == nil && f.AssignedResourceIDs == nil && f.States == nil &&
+		f.UpdatedFrom.IsZero() && f.UpdatedTo.IsZero() && f.ScheduledStartFrom.IsZero() && f.ScheduledStartTo.IsZero()
+	return noCriterion || namesNothing(f.IDs) || namesNothing(f.AssignedResourceIDs) || (f.States != nil && len(f.States) == 0)
+}
+
+// namesNothing reports whether an id list is given (not nil) but holds no
+// id.
+func namesNothing(ids []string) bool {
+	return ids != nil && len(nonEmpty(ids)) == 0
+}
+
 // Reservations returns the reservations matching f
 // (reservations/getAll/2023-06-06), following every page and splitting an
 // id list into requests of at most 1000.
 func (c *Client) Reservations(ctx context.Context, f ReservationFilter) ([]Reservation, error) {
 	type interval struct {
-		StartUtc time.Time
-		EndUtc   time.Time
+		StartUtc utcSeconds
+		EndUtc   utcSeconds
 	}
 	type params struct {
 		ReservationIds      []string           `json:",omitempty"`
@@ -173,19 +206,26 @@ func (c *Client) Reservations(ctx context.Context, f ReservationFilter) ([]Reser
 		AssignedResourceIds []string           `json:",omitempty"`
 		Limitation          limitation
 	}
-	base := params{States: f.States, AssignedResourceIds: f.AssignedResourceIDs}
+	base := params{States: f.States, AssignedResourceIds: nonEmpty(f.AssignedResourceIDs)}
 	if !f.UpdatedFrom.IsZero() || !f.UpdatedTo.IsZero() {
 		to := f.UpdatedTo
 		if to.IsZero() {
 			to = time.Now()
 		}
-		base.UpdatedUtc = &interval{f.UpdatedFrom.UTC(), to.UTC()}
+		base.UpdatedUtc = &interval{utcSeconds(f.UpdatedFrom), utcSeconds(to)}
 	}
 	if !f.ScheduledStartFrom.IsZero() || !f.ScheduledStartTo.IsZero() {
-		base.ScheduledStartUtc = &interval{f.ScheduledStartFrom.UTC(), f.ScheduledStartTo.UTC()}
+		base.ScheduledStartUtc = &interval{utcSeconds(f.ScheduledStartFrom), utcSeconds(f.ScheduledStartTo)}
+	}
+	if f.matchesNothing() {
+		return nil, nil
+	}
+	chunks := slices.Values([][]string{nil}) // no id filter: one request
+	if f.IDs != nil {
+		chunks = idChunks(f.IDs)
 	}
 	var all []Reservation
-	for chunk := range idChunks(f.IDs) {
+	for chunk := range chunks {
 		p := base
 		p.ReservationIds = chunk
 		page, err := paginate(ctx, c, OpReservations, func(l limitation) any { p.Limitation = l; return p },
@@ -213,7 +253,7 @@ func (c *Client) Reservations(ctx context.Context, f ReservationFilter) ([]Reser
 // (resources/getAll).
 func (c *Client) Resources(ctx context.Context, ids []string) ([]Resource, error) {
 	var all []Resource
-	for chunk := range slices.Chunk(ids, maxBatch) {
+	for chunk := range idChunks(ids) {
 		p := struct {
 			ResourceIds []string
 			Extent      struct{ Resources bool }
@@ -239,7 +279,7 @@ func (c *Client) Resources(ctx context.Context, ids []string) ([]Resource, error
 // (customers/getAll).
 func (c *Client) Customers(ctx context.Context, ids []string) ([]Customer, error) {
 	var all []Customer
-	for chunk := range slices.Chunk(ids, maxBatch) {
+	for chunk := range idChunks(ids) {
 		p := struct {
 			CustomerIds []string
 			Extent      struct{ Customers bool }
@@ -274,8 +314,8 @@ func (c *Client) AddAccessTokens(ctx context.Context, tokens []ResourceAccessTok
 		Value            string
 		Type             AccessTokenType
 		SerialNumber     string `json:",omitempty"`
-		ValidityStartUtc time.Time
-		ValidityEndUtc   time.Time
+		ValidityStartUtc utcSeconds
+		ValidityEndUtc   utcSeconds
 		Permissions      *permissionsParam
 	}
 	var all []ResourceAccessToken
@@ -288,7 +328,7 @@ func (c *Client) AddAccessTokens(ctx context.Context, tokens []ResourceAccessTok
 			}
 			in.ResourceAccessTokenParameters[i] = param{
 				t.ServiceOrderID, t.ResourceID, t.Value, t.Type, t.SerialNumber,
-				t.ValidityStartUtc.UTC(), t.ValidityEndUtc.UTC(), wrapPermissions(&perm),
+				utcSeconds(t.ValidityStartUtc), utcSeconds(t.ValidityEndUtc), wrapPermissions(&perm),
 			}
 		}
 		var out struct{ ResourceAccessTokens []ResourceAccessToken }
@@ -312,20 +352,18 @@ type AccessTokenUpdate struct {
 // UpdateAccessTokens changes recorded keys (resourceAccessTokens/update)
 // and returns them as Mews now has them.
 func (c *Client) UpdateAccessTokens(ctx context.Context, updates []AccessTokenUpdate) ([]ResourceAccessToken, error) {
-	// Mews wraps each changed value as {"Value": ...}; null means unchanged.
-	type value struct{ Value string }
 	type param struct {
 		ResourceAccessTokenId string
-		ValidityStartUtc      *value            `json:",omitempty"`
-		ValidityEndUtc        *value            `json:",omitempty"`
-		Value                 *value            `json:",omitempty"`
-		Permissions           *permissionsParam `json:",omitempty"`
+		ValidityStartUtc      *updated[utcSeconds] `json:",omitempty"`
+		ValidityEndUtc        *updated[utcSeconds] `json:",omitempty"`
+		Value                 *updated[string]     `json:",omitempty"`
+		Permissions           *permissionsParam    `json:",omitempty"`
 	}
-	timeValue := func(t *time.Time) *value {
+	timeValue := func(t *time.Time) *updated[utcSeconds] {
 		if t == nil {
 			return nil
 		}
-		return &value{t.UTC().Format(time.RFC3339)}
+		return &updated[utcSeconds]{utcSeconds(*t)}
 	}
 	var all []ResourceAccessToken
 	for chunk := range slices.Chunk(updates, maxBatch) {
@@ -338,7 +376,7 @@ func (c *Client) UpdateAccessTokens(ctx context.Context, updates []AccessTokenUp
 				Permissions:           wrapPermissions(u.Permissions),
 			}
 			if u.Value != nil {
-				p.Value = &value{*u.Value}
+				p.Value = &updated[string]{*u.Value}
 			}
 			in.ResourceAccessTokenUpdates[i] = p
 		}
@@ -354,7 +392,7 @@ func (c *Client) UpdateAccessTokens(ctx context.Context, updates []AccessTokenUp
 // DeleteAccessTokens removes recorded keys by their Mews ids
 // (resourceAccessTokens/delete).
 func (c *Client) DeleteAccessTokens(ctx context.Context, ids []string) error {
-	for chunk := range slices.Chunk(ids, maxBatch) {
+	for chunk := range idChunks(ids) {
 		if err := c.call(ctx, OpDeleteAccessTokens, true, struct{ Ids []string }{chunk}, nil); err != nil {
 			return err
 		}
@@ -366,7 +404,7 @@ func (c *Client) DeleteAccessTokens(ctx context.Context, ids []string) error {
 // (resourceAccessTokens/getAll by ServiceOrderIds).
 func (c *Client) AccessTokens(ctx context.Context, serviceOrderIDs []string) ([]ResourceAccessToken, error) {
 	var all []ResourceAccessToken
-	for chunk := range slices.Chunk(serviceOrderIDs, maxBatch) {
+	for chunk := range idChunks(serviceOrderIDs) {
 		p := struct {
 			ServiceOrderIds []string
 			Limitation      limitation
@@ -386,10 +424,13 @@ func (c *Client) AccessTokens(ctx context.Context, serviceOrderIDs []string) ([]
 	return utcTokens(all), nil
 }
 
-// permissionsParam is Permissions as Mews takes them in requests: each flag
-// wrapped as {"Value": bool}.
+// updated is a value in a request as Mews wraps it: {"Value": ...}. In
+// updates, null instead means unchanged.
+type updated[T any] struct{ Value T }
+
+// permissionsParam is Permissions as Mews takes them in requests.
 type permissionsParam struct {
-	Bed, Room, Floor, Building struct{ Value bool }
+	Bed, Room, Floor, Building updated[bool]
 }
 
 func wrapPermissions(p *Permissions) *permissionsParam {
@@ -408,31 +449,53 @@ func utcTokens(ts []ResourceAccessToken) []ResourceAccessToken {
 	return ts
 }
 
-// paginate follows Mews's cursor pagination: pages of maxBatch until one
+// paginate follows Mews's cursor pagination: pages of c.pageSize until one
 // comes back short or without a cursor. params builds the request for a
 // limitation; items takes a page's items and cursor out of its answer.
+// After a 408 the pages are halved, down to one item, for the rest of the
+// operation.
 func paginate[T, A any](ctx context.Context, c *Client, op string, params func(limitation) any, items func(*A) ([]T, string)) ([]T, error) {
 	var all []T
-	lim := limitation{Count: c.pageSize}
+	req := &pageRequest{lim: limitation{Count: c.pageSize}, params: params}
 	for {
 		var answer A
-		if err := c.call(ctx, op, true, params(lim), &answer); err != nil {
+		if err := c.call(ctx, op, true, req, &answer); err != nil {
 			return nil, err
 		}
 		page, cursor := items(&answer)
 		all = append(all, page...)
-		if len(page) < lim.Count || cursor == "" || cursor == lim.Cursor {
+		if len(page) < req.lim.Count || cursor == "" || cursor == req.lim.Cursor {
 			return all, nil
 		}
-		lim.Cursor = cursor
+		req.lim.Cursor = cursor
 	}
 }
 
-// idChunks splits an id filter into requests of at most maxBatch ids; no
-// ids at all is one request without the filter.
-func idChunks(ids []string) iter.Seq[[]string] {
-	if len(ids) == 0 {
-		return func(yield func([]string) bool) { yield(nil) }
+// pageRequest is the request for one page, as params builds it.
+type pageRequest struct {
+	lim    limitation
+	params func(limitation) any
+}
+
+func (p *pageRequest) MarshalJSON() ([]byte, error) { return json.Marshal(p.params(p.lim)) }
+
+// lighten halves the page size, as Mews asks after a 408.
+func (p *pageRequest) lighten() bool {
+	if p.lim.Count <= 1 {
+		return false
 	}
-	return slices.Chunk(ids, maxBatch)
+	p.lim.Count /= 2
+	return true
+}
+
+// idChunks splits an id list into requests of at most maxBatch ids,
+// leaving out empty ids. No ids means no request: sent, an empty list
+// would be no filter at all.
+func idChunks(ids []string) iter.Seq[[]string] {
+	return slices.Chunk(nonEmpty(ids), maxBatch)
+}
+
+// nonEmpty returns ids without the empty strings, which name nothing.
+func nonEmpty(ids []string) []string {
+	return slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == "" })
 }

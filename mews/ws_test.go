@@ -275,6 +275,31 @@ func TestWSSkipsBadFramesAndKeepsConnection(t *testing.T) {
 	}
 }
 
+// TestWSEventWithBadTimeDelivered: an event is a hint whose Id is what
+// matters; a time field that does not parse is dropped, not the event.
+func TestWSEventWithBadTimeDelivered(t *testing.T) {
+	srv := newServer(t)
+	cfg, _ := testConfig(t, srv.WSURL())
+	w := newClient(t, cfg)
+	rec := newRecorder()
+	start(t, w, rec.handler())
+	awaitConnect(t, srv, rec, 1)
+
+	srv.PushRaw([]byte(`{"Events":[{"Type":"Reservation","Id":"r1","State":"Started","StartUtc":"tomorrow","EndUtc":"2025-03-03T10:00:00Z"},` +
+		`{"Type":"PriceUpdate","Id":"p1","StartUtc":17,"EndUtc":"2025-13-45T99:00:00Z"}]}`))
+	r := recv(t, rec.events, "reservation event")
+	if r.ID != "r1" || r.State != "Started" || r.StartUtc != nil {
+		t.Errorf("event = %+v, want r1 Started without StartUtc", r)
+	}
+	if want := time.Date(2025, 3, 3, 10, 0, 0, 0, time.UTC); r.EndUtc == nil || !r.EndUtc.Equal(want) {
+		t.Errorf("EndUtc = %v, want %v: a good time beside a bad one is kept", r.EndUtc, want)
+	}
+	if p := recv(t, rec.events, "price update event"); p.ID != "p1" || p.StartUtc != nil || p.EndUtc != nil {
+		t.Errorf("event = %+v, want p1 without times", p)
+	}
+	assertNoDisconnect(t, rec)
+}
+
 func TestWSOversizeFrameReconnects(t *testing.T) {
 	srv := newServer(t)
 	cfg, sink := testConfig(t, srv.WSURL())

@@ -169,9 +169,10 @@ func (s *Server) addKeyCutterLocked(deviceID, reservationID string, keyCount int
 	// clients meet the case and must report it to the receptionist.
 	locks := []string{}
 	if room, ok := s.resources.get(res.AssignedResourceID); ok {
-		locks = append(locks, room.Name)
+		locks = append(locks, room.v.Name)
 	}
-	guest, _ := s.customers.get(res.AccountID)
+	owner, _ := s.customers.get(res.AccountID)
+	guest := owner.v
 	data := mews.KeyCutterData{
 		KeyCutterID:         dev.Identifier,
 		KeyCount:            keyCount,

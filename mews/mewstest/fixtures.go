@@ -49,19 +49,19 @@ func (s *Server) loadFixtures() {
 	for _, d := range []mews.Device{KeyCutter1, KeyCutter2, Printer1} {
 		s.devices.put(d.ID, d)
 	}
-	for n := 101; n <= 112; n++ {
-		name := fmt.Sprint(n)
-		floor := fmt.Sprintf(`{"Discriminator":"Space","Value":{"FloorNumber":"%d"}}`, n/100)
-		s.resources.put(RoomID(name), mews.Resource{ID: RoomID(name), Name: name, State: "Inspected",
-			IsActive: true, Data: []byte(floor)})
-	}
-	for _, c := range []mews.Customer{CustomerNovak, CustomerAngstrom, CustomerMuller, CustomerDvorakova, CustomerOBrien, CustomerGarcia} {
-		s.customers.put(c.ID, c)
-	}
 	day := s.utcNow().Truncate(24 * time.Hour)
 	at := func(days, hour int) time.Time { return day.AddDate(0, 0, days).Add(time.Duration(hour) * time.Hour) }
 	ptr := func(t time.Time) *time.Time { return &t }
 	created := at(-10, 9)
+	for n := 101; n <= 112; n++ {
+		name := fmt.Sprint(n)
+		floor := fmt.Sprintf(`{"Discriminator":"Space","Value":{"FloorNumber":"%d"}}`, n/100)
+		putStamped(&s.resources, RoomID(name), mews.Resource{ID: RoomID(name), Name: name, State: "Inspected",
+			IsActive: true, Data: []byte(floor)}, at(-400, 9))
+	}
+	for _, c := range []mews.Customer{CustomerNovak, CustomerAngstrom, CustomerMuller, CustomerDvorakova, CustomerOBrien, CustomerGarcia} {
+		putStamped(&s.customers, c.ID, c, created)
+	}
 	for _, r := range []mews.Reservation{
 		{ID: ReservationCheckedIn, Number: "1001", State: mews.ReservationStarted, AccountID: CustomerNovak.ID,
 			AssignedResourceID: RoomID("101"), ScheduledStartUtc: at(-1, 14), ActualStartUtc: ptr(at(-1, 15)), ScheduledEndUtc: at(2, 10)},
@@ -95,19 +95,19 @@ func (s *Server) AddDevice(d mews.Device) {
 	s.notifyLocked()
 }
 
-// AddResource stores or replaces a resource (no event).
+// AddResource stores or replaces a resource (no event), updated now.
 func (s *Server) AddResource(r mews.Resource) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.resources.put(r.ID, r)
+	putStamped(&s.resources, r.ID, r, s.utcNow())
 	s.notifyLocked()
 }
 
-// AddCustomer stores or replaces a customer.
+// AddCustomer stores or replaces a customer, updated now.
 func (s *Server) AddCustomer(c mews.Customer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.customers.put(c.ID, c)
+	putStamped(&s.customers, c.ID, c, s.utcNow())
 	s.notifyLocked()
 }
 

@@ -112,9 +112,9 @@ func (s *Server) opGetReservations(body []byte) (any, error) {
 		return nil, err
 	}
 	return struct {
-		Reservations []mews.Reservation `json:"Reservations"`
-		Cursor       *string            `json:"Cursor"`
-	}{got, cursor}, nil
+		Reservations []reservationAnswer `json:"Reservations"`
+		Cursor       *string             `json:"Cursor"`
+	}{answerAll(got, answerReservation), cursor}, nil
 }
 
 func (s *Server) opGetResources(body []byte) (any, error) {
@@ -141,19 +141,20 @@ func (s *Server) opGetResources(body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	keep := func(r mews.Resource) bool {
+	keep := func(rec stamped[mews.Resource]) bool {
+		r := rec.v
 		return req.Extent.Resources && passes(ids, r.ID) && passes(names, r.Name) && (r.IsActive || req.Extent.Inactive)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	got, cursor, err := page(s.resources.all(), func(r mews.Resource) string { return r.ID }, keep, req.Limitation)
+	got, cursor, err := page(s.resources.all(), func(r stamped[mews.Resource]) string { return r.v.ID }, keep, req.Limitation)
 	if err != nil {
 		return nil, err
 	}
 	return struct {
-		Resources []mews.Resource `json:"Resources"`
-		Cursor    *string         `json:"Cursor"`
-	}{got, cursor}, nil
+		Resources []resourceAnswer `json:"Resources"`
+		Cursor    *string          `json:"Cursor"`
+	}{answerAll(got, answerResource), cursor}, nil
 }
 
 func (s *Server) opGetCustomers(body []byte) (any, error) {
@@ -178,15 +179,15 @@ func (s *Server) opGetCustomers(body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	keep := func(c mews.Customer) bool { return req.Extent.Customers && ids[c.ID] }
+	keep := func(c stamped[mews.Customer]) bool { return req.Extent.Customers && ids[c.v.ID] }
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	got, cursor, err := page(s.customers.all(), func(c mews.Customer) string { return c.ID }, keep, req.Limitation)
+	got, cursor, err := page(s.customers.all(), func(c stamped[mews.Customer]) string { return c.v.ID }, keep, req.Limitation)
 	if err != nil {
 		return nil, err
 	}
 	return struct {
-		Customers []mews.Customer `json:"Customers"`
-		Cursor    *string         `json:"Cursor"`
-	}{got, cursor}, nil
+		Customers []customerAnswer `json:"Customers"`
+		Cursor    *string          `json:"Cursor"`
+	}{answerAll(got, answerCustomer), cursor}, nil
 }

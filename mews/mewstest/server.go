@@ -33,6 +33,10 @@
 //	resourceAccessTokens/getAll {ResourceAccessTokenIds? | ServiceOrderIds?,
 //	                           ActivityStates? (default Active), Limitation} -> {ResourceAccessTokens, Cursor}
 //
+// Reservations, resources and customers are answered with every field
+// Mews's OpenAPI document marks required (answers.go), not only those the
+// client reads.
+//
 // Answered tokens carry Id, EnterpriseId, ServiceOrderId, ResourceId, Type,
 // Value, SerialNumber, ValidityStartUtc/EndUtc, Permissions {Bed, Room,
 // Floor, Building}, IsActive, CreatedUtc, UpdatedUtc; delete keeps the token
@@ -270,8 +274,8 @@ func (s *Server) utcNow() time.Time {
 // store is the simulated Mews data, guarded by Server.mu.
 type store struct {
 	devices      ordered[mews.Device]
-	resources    ordered[mews.Resource]
-	customers    ordered[mews.Customer]
+	resources    ordered[stamped[mews.Resource]]
+	customers    ordered[stamped[mews.Customer]]
 	reservations ordered[mews.Reservation]
 	commands     ordered[*command]
 	tokens       ordered[*tokenRecord]
@@ -280,8 +284,8 @@ type store struct {
 func newStore() store {
 	return store{
 		devices:      newOrdered[mews.Device](),
-		resources:    newOrdered[mews.Resource](),
-		customers:    newOrdered[mews.Customer](),
+		resources:    newOrdered[stamped[mews.Resource]](),
+		customers:    newOrdered[stamped[mews.Customer]](),
 		reservations: newOrdered[mews.Reservation](),
 		commands:     newOrdered[*command](),
 		tokens:       newOrdered[*tokenRecord](),

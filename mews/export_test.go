@@ -1,0 +1,6 @@
+package mews
+
+// SetQueuedHook makes l call f each time a caller of Wait starts to wait,
+// so that tests can line callers up without sleeping. Set it before any
+// Wait.
+func SetQueuedHook(l *Limiter, f func(low bool)) { l.queued = f }
