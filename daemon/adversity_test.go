@@ -1,6 +1,8 @@
 package daemon_test
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -212,5 +214,42 @@ func TestCommandAgeUsesMewsClock(t *testing.T) {
 				return logLine(logs, `"level":"warn"`, "clock is off Mews", tc.skew)
 			})
 		})
+	}
+}
+
+// TestKeyCommandsGoFirstWhenTheBudgetIsShort: digital keys for a dozen
+// check-ins want more requests than the budget holds; they leave the last
+// fifth of it to key commands, so a card is still cut at once. (Without
+// the priority the key command usually still wins this race, being faster
+// than a digital key's round; the limiter's own tests pin the rule down.)
+func TestKeyCommandsGoFirstWhenTheBudgetIsShort(t *testing.T) {
+	srv := mewstest.NewServer()
+	t.Cleanup(srv.Close)
+	now := time.Now().UTC().Truncate(time.Second)
+	for i := range 12 {
+		srv.AddReservation(mews.Reservation{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), Number: fmt.Sprint(5000 + i),
+			State: mews.ReservationStarted, AccountID: mewstest.CustomerNovak.ID, AssignedResourceID: mewstest.RoomID(fmt.Sprint(101 + i)),
+			ScheduledStartUtc: now.Add(-time.Hour), ActualStartUtc: &now, ScheduledEndUtc: now.Add(48 * time.Hour)})
+	}
+	dir := t.TempDir()
+	// One window for the whole test: a slot once used never comes back.
+	text := strings.Replace(configText(srv, dir, digitalEncoders+"\n[digital_keys]\nenabled = true\nencoder = \"mobile\"\n"),
+		"max_command_age", "request_limit = 10\nrequest_window = \"1h\"\nmax_command_age", 1)
+	dh := startDigitalText(t, srv, dir, text)
+	// Four keys written back (with the start-up polls, 8 requests), the
+	// fifth issued: its write-back is next at the limiter's door.
+	dh.until("the fifth digital key issued", func() bool {
+		return strings.Count(dh.logs.String(), `"op":"issue"`) >= 5 && srv.RequestCount("") >= 8
+	})
+
+	id := dh.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
+	dh.until("the card cut", func() bool { return logLine(dh.logs.String(), id, "key encoded") })
+	// Both of the command's requests went through, the fetch and the
+	// Processing update: digital keys left it the reserve.
+	if hist := srv.StateHistory(id); !slices.Contains(hist, mews.CommandProcessing) {
+		t.Errorf("the key command's Processing update did not get through: %v", hist)
+	}
+	if n := srv.RequestCount(mews.OpAddAccessTokens); n > 4 {
+		t.Errorf("digital keys made %d write-backs, taking the key commands' reserve", n)
 	}
 }

@@ -187,6 +187,10 @@ func (d *Daemon) digitalConnected() {
 // not cut short by ctx (their own timeout bounds them), so a shutdown never
 // leaves a key half issued.
 func (d *Daemon) runDigital(ctx context.Context) {
+	// A guest uses a digital key later; a receptionist with a guest at the
+	// desk is waiting for a key card now. When the request budget is
+	// short, key commands go first.
+	ctx = mews.WithLowPriority(ctx)
 	dk := d.dk
 	d.loadDigitalSchedule()
 	reconcile := time.NewTicker(d.cfg.Mews.ReconcileInterval.D())

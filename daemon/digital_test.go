@@ -73,7 +73,13 @@ func startDigital(t *testing.T, srv *mewstest.Server, dir, digital, encoders str
 		encoders = digitalEncoders
 	}
 	extra := encoders + "\n[digital_keys]\nenabled = true\nencoder = \"mobile\"\n" + digital + "\n"
-	cfg, _, err := config.Parse("test.toml", []byte(configText(srv, dir, extra)), func(string) string { return "" })
+	return startDigitalText(t, srv, dir, configText(srv, dir, extra), opts...)
+}
+
+// startDigitalText is startDigital with the whole config text given.
+func startDigitalText(t *testing.T, srv *mewstest.Server, dir, text string, opts ...func(*daemon.Deps)) *digitalHarness {
+	t.Helper()
+	cfg, _, err := config.Parse("test.toml", []byte(text), func(string) string { return "" })
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
