@@ -35,7 +35,11 @@ func CheckURL(raw, secure string) (*url.URL, error) {
 		return nil, fmt.Errorf("invalid URL: %w", err)
 	}
 	if u.Host == "" {
-		return nil, errors.New("invalid URL: no host")
+		shown := raw // nothing secret in it, and what the operator typed
+		if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			shown = Shown(u)
+		}
+		return nil, fmt.Errorf("invalid URL %q: no host", shown)
 	}
 	plain := map[string]string{"https": "http", "wss": "ws"}[secure]
 	// Redacted: a password in the URL must not reach an error message.

@@ -312,7 +312,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad URL scheme", edit(t, `environment = "demo"`, "environment = \"custom\"\napi_url = \"ftp://x.example\"\nws_url = \"wss://x.example\""),
 			`config.toml:3: mews.api_url: URL "ftp://x.example": scheme must be https`},
 		{"URL without host", edit(t, `environment = "demo"`, "environment = \"custom\"\napi_url = \"https://\"\nws_url = \"wss://x.example\""),
-			`config.toml:3: mews.api_url: invalid URL: no host`},
+			`config.toml:3: mews.api_url: invalid URL "https://": no host`},
 		{"empty client", edit(t, "[mews]\n", "[mews]\nclient = \"\"\n"),
 			`config.toml:2: mews.client: must not be empty`},
 		{"request_limit zero", edit(t, "[mews]\n", "[mews]\nrequest_limit = 0\n"),
