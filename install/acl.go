@@ -77,10 +77,6 @@ func privateDirSDDL() string {
 	return b.String()
 }
 
-// childSDDL resets what lies below the directory to its inherited entries
-// and owner Administrators: an empty DACL, not protected.
-const childSDDL = "O:" + sidAdministrators + "D:AI"
-
 // dirWarning says which of the everyone groups aces let read dir (its own
 // listing, or through inheritable entries its files), or "" if none.
 // Only allow entries count: a deny entry for these groups is unusual
