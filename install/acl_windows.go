@@ -11,12 +11,12 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// restrictDir creates dir if need be and leaves it, and everything in it,
-// to SYSTEM and Administrators (see privateDirSDDL).
 // childSDDL resets what lies below the directory to its inherited entries
 // and owner Administrators: an empty DACL, not protected.
 const childSDDL = "O:" + sidAdministrators + "D:AI"
 
+// restrictDir creates dir if need be and leaves it, and everything in it,
+// to SYSTEM and Administrators (see privateDirSDDL).
 func restrictDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
