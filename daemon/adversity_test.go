@@ -253,3 +253,27 @@ func TestKeyCommandsGoFirstWhenTheBudgetIsShort(t *testing.T) {
 		t.Errorf("digital keys made %d write-backs, taking the key commands' reserve", n)
 	}
 }
+
+// TestCancelledWhileQueuedDuringAnOutageIsNotCut: while Mews fails every
+// update, the Processing update that would say "cancelled" is skipped; the
+// Cancelled event still takes the command out of its queue.
+func TestCancelledWhileQueuedDuringAnOutageIsNotCut(t *testing.T) {
+	srv := mewstest.NewServer()
+	t.Cleanup(srv.Close)
+	h := start(t, srv, t.TempDir(), slowDesk)
+	h.waitFor("catch-up poll", func(s *mewstest.Server) bool { return s.RequestCount(mews.OpActiveCommands) > 0 })
+	srv.FailNext(mews.OpUpdateCommand, 1000, 503, "")
+	first := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
+	queued := h.cut(mewstest.KeyCutter1, mewstest.ReservationCheckedIn, 1)
+	h.waitLog("both commands queued", func(logs string) bool {
+		return logLine(logs, first, "key command queued") && logLine(logs, queued, "key command queued")
+	})
+	srv.SetCommandState(queued, mews.CommandCancelled)
+	h.waitLog("the first card cut", func(logs string) bool { return logLine(logs, first, "key encoded") })
+	later := h.cut(mewstest.KeyCutter1, mewstest.ReservationLongStay, 1)
+	// FIFO: once a later card is cut, the cancelled one has had its turn.
+	h.waitLog("a later card cut", func(logs string) bool { return logLine(logs, later, "key encoded") })
+	if n := h.encodedCount(queued); n != 0 {
+		t.Errorf("the command cancelled while queued was cut %d times", n)
+	}
+}

@@ -336,6 +336,8 @@ func (d *Daemon) commandEvent(ev mews.Event, at time.Time) {
 		d.hints.add(ev.ID, at)
 	case mews.CommandProcessing:
 		d.processingEvent(ev.ID, at)
+	case mews.CommandCancelled:
+		d.cancelledEvent(ev.ID)
 	default:
 		d.log.Debug().Str(fieldCommand, ev.ID).Str(fieldState, ev.State).Msg("command event needs no action")
 	}

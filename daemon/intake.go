@@ -134,6 +134,22 @@ func (d *Daemon) processingEvent(id string, at time.Time) {
 	}
 }
 
+// cancelledEvent takes a command Mews cancelled out of its station's queue,
+// so it is never cut — even while Mews is failing the Processing update
+// that would otherwise have told us. A command already taken by its worker
+// is left to that update.
+func (d *Daemon) cancelledEvent(id string) {
+	for _, st := range d.route.Load().stations {
+		if st.withdraw(id) {
+			d.log.Info().Str(fieldCommand, id).Str(fieldEncoder, st.name).Msg("command cancelled in Mews while queued; not cutting")
+			if err := d.journal.Abandon(id, "cancelled in Mews while queued"); err != nil {
+				d.log.Error().Err(err).Str(fieldCommand, id).Msg("recording abandoned command")
+			}
+			return
+		}
+	}
+}
+
 const lostTrackNote = "mews-keyd lost track of this key (its journal was reset); please check the card and cut again"
 
 // errLostTrack is the logged cause of a lostTrackNote report.

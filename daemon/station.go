@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -94,6 +95,20 @@ func (s *station) next(ctx context.Context) (job, bool) {
 		case <-s.wake:
 		}
 	}
+}
+
+// withdraw takes a queued job out of the queue; false if it is not queued
+// (not ours, or already taken by the worker).
+func (s *station) withdraw(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, j := range s.queue {
+		if j.cmd.ID == id {
+			s.queue = slices.Delete(s.queue, i, i+1)
+			return true
+		}
+	}
+	return false
 }
 
 // depth returns the queued jobs, the one being encoded included.
