@@ -15,7 +15,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mews-keyd/mews-keyd/daemon/config"
+	"github.com/mews-keyd/mews-keyd/daemon/hints"
 	"github.com/mews-keyd/mews-keyd/daemon/journal"
+	"github.com/mews-keyd/mews-keyd/daemon/retry"
 	"github.com/mews-keyd/mews-keyd/daemon/status"
 	"github.com/mews-keyd/mews-keyd/mews"
 )
@@ -41,8 +43,9 @@ type Deps struct {
 	// OnDigitalKey, if set, is called after every digital key operation
 	// (and its write-back to Mews), for the demo and tests.
 	OnDigitalKey func(DigitalOutcome)
-	// ReportBackoff bounds the outbox's retry schedule; zero means the
-	// production schedule (1 s doubling to 5 min). Tests shorten it.
+	// ReportBackoff is the first step of the retry schedule of reports and
+	// digital keys; zero means the production schedule (1 s doubling to
+	// 5 min). Tests shorten it.
 	ReportBackoff time.Duration
 	// OnReady, if set, is called once the journal is open and recovered:
 	// the service manager's readiness notification.
@@ -80,6 +83,7 @@ type Daemon struct {
 	// poll: a few lines a minute say it all.
 	mewsErrLog zerolog.Logger
 	now        func() time.Time
+	retry      retry.Schedule
 
 	api      *mews.Client
 	ws       *mews.WSClient
@@ -100,7 +104,7 @@ type Daemon struct {
 	intakeBeat atomic.Int64
 	dk         *digitalKeys // nil unless [digital_keys] is enabled
 
-	hints      *hintSet
+	hints      *hints.Set
 	catchUp    chan struct{}
 	outboxWake chan struct{}
 
@@ -140,8 +144,9 @@ func New(cfg *config.Config, deps Deps) (*Daemon, error) {
 		log:        deps.Logger,
 		mewsErrLog: deps.Logger.Sample(&zerolog.BurstSampler{Burst: 3, Period: time.Minute}),
 		now:        deps.Now,
+		retry:      retry.Schedule{Base: deps.ReportBackoff},
 		reloads:    make(chan reloadRequest),
-		hints:      newHintSet(),
+		hints:      hints.New(),
 		catchUp:    make(chan struct{}, 1),
 		outboxWake: make(chan struct{}, 1),
 		resume:     map[string]bool{},
@@ -333,7 +338,7 @@ func (d *Daemon) onEvents(events []mews.Event) {
 func (d *Daemon) commandEvent(ev mews.Event, at time.Time) {
 	switch mews.CommandState(ev.State) {
 	case mews.CommandPending, mews.CommandReceived:
-		d.hints.add(ev.ID, at)
+		d.hints.Add(ev.ID, at)
 	case mews.CommandProcessing:
 		d.processingEvent(ev.ID, at)
 	case mews.CommandCancelled:

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mews-keyd/mews-keyd/daemon/digitalkeys"
+	"github.com/mews-keyd/mews-keyd/daemon/hints"
 	"github.com/mews-keyd/mews-keyd/keys"
 	"github.com/mews-keyd/mews-keyd/mews"
 )
@@ -76,8 +77,8 @@ type digitalKeys struct {
 	writeBack bool
 	log       zerolog.Logger
 
-	hints     *hintSet // reservation ids from events
-	roomHints *hintSet // resource ids from events: cached rooms to forget
+	hints     *hints.Set // reservation ids from events
+	roomHints *hints.Set // resource ids from events: cached rooms to forget
 	catchUp   chan struct{}
 
 	// Touched only by runDigital.
@@ -149,8 +150,8 @@ func (d *Daemon) openDigital() error {
 		policy:    digitalkeys.Policy{IssueBeforeArrival: dc.IssueBeforeArrival.D(), CanUpdate: canUpdate},
 		writeBack: dc.WriteBack,
 		log:       d.log.With().Str("pipeline", "digital").Str(fieldEncoder, dc.Encoder).Logger(),
-		hints:     newHintSet(),
-		roomHints: newHintSet(),
+		hints:     hints.New(),
+		roomHints: hints.New(),
 		catchUp:   make(chan struct{}, 1),
 		rooms:     map[string]mews.Resource{},
 		wake:      map[string]time.Time{},
@@ -166,9 +167,9 @@ func (d *Daemon) digitalEvent(ev mews.Event, at time.Time) {
 	case d.dk == nil:
 		d.log.Debug().Str("type", string(ev.Type)).Str("id", ev.ID).Msg("event ignored: digital keys are off")
 	case ev.Type == mews.EventReservation:
-		d.dk.hints.add(ev.ID, at)
+		d.dk.hints.Add(ev.ID, at)
 	case ev.Type == mews.EventResource:
-		d.dk.roomHints.add(ev.ID, at)
+		d.dk.roomHints.Add(ev.ID, at)
 	}
 }
 
@@ -204,11 +205,11 @@ func (d *Daemon) runDigital(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-dk.hints.ready:
-			ids, seen := dk.hints.take(maxBatch)
+		case <-dk.hints.Ready():
+			ids, seen := dk.hints.Take(maxBatch)
 			d.digitalFetch(ctx, ids, seen)
-		case <-dk.roomHints.ready:
-			ids, _ := dk.roomHints.take(maxBatch)
+		case <-dk.roomHints.Ready():
+			ids, _ := dk.roomHints.Take(maxBatch)
 			for _, id := range ids {
 				delete(dk.rooms, id)
 			}
@@ -366,7 +367,7 @@ func (d *Daemon) digitalFetch(ctx context.Context, ids []string, seen map[string
 			return
 		}
 		d.dk.fetchFailures++
-		retry := d.now().Add(d.reportBackoff(d.dk.fetchFailures))
+		retry := d.now().Add(d.retry.After(d.dk.fetchFailures))
 		d.dk.log.Error().Err(err).Int("reservations", len(ids)).Time("retry_at", retry).Msg("fetching reservations failed; will retry")
 		for _, id := range ids {
 			d.dk.wake[id] = retry
@@ -599,7 +600,7 @@ func (d *Daemon) saveDigital(id string, rec *digitalRecord) error {
 // retryDigital schedules another look after a failure that changed nothing.
 func (d *Daemon) retryDigital(id string, rec digitalRecord) {
 	rec.Attempts++
-	rec.RetryAt = d.now().Add(d.reportBackoff(rec.Attempts))
+	rec.RetryAt = d.now().Add(d.retry.After(rec.Attempts))
 	if err := d.saveDigital(id, &rec); err != nil {
 		d.dk.log.Error().Err(err).Str(fieldReservation, id).Msg("recording the digital key retry")
 	}

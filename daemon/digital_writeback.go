@@ -67,7 +67,7 @@ func (d *Daemon) settleWriteBack(ctx context.Context, id string, rec *digitalRec
 		rec.WriteBackAt, rec.WriteBackAttempts = time.Time{}, 0
 	} else if ctx.Err() == nil {
 		rec.WriteBackAttempts++
-		rec.WriteBackAt = d.now().Add(d.reportBackoff(rec.WriteBackAttempts))
+		rec.WriteBackAt = d.now().Add(d.retry.After(rec.WriteBackAttempts))
 		log.Warn().Err(err).Int("attempt", rec.WriteBackAttempts).Time("retry_at", rec.WriteBackAt).
 			Msg("recording the digital key in Mews failed; will retry")
 	}

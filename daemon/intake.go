@@ -29,8 +29,8 @@ func (d *Daemon) runIntake(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-beat.C:
-		case <-d.hints.ready:
-			ids, seen := d.hints.take(maxBatch)
+		case <-d.hints.Ready():
+			ids, seen := d.hints.Take(maxBatch)
 			d.fetchAndAdmit(ctx, ids, seen)
 		case <-d.catchUp:
 			d.catchUpActive(ctx)
@@ -110,7 +110,7 @@ func (d *Daemon) catchUpActive(ctx context.Context) {
 	// Resumed commands Mews already shows as Processing are not active, so
 	// the poll above cannot return them: fetch them by id.
 	for id := range d.resume {
-		d.hints.add(id, start)
+		d.hints.Add(id, start)
 	}
 }
 
@@ -130,7 +130,7 @@ func (d *Daemon) processingEvent(id string, at time.Time) {
 	case err != nil:
 		d.log.Error().Err(err).Str(fieldCommand, id).Msg("reading journal")
 	case !known:
-		d.hints.add(id, at)
+		d.hints.Add(id, at)
 	}
 }
 

@@ -12,10 +12,6 @@ import (
 
 const (
 	reportTimeout = 30 * time.Second
-	// The outbox's retry schedule doubles from its first step up to
-	// maxBackoffSteps times it: 1 s to 5 min in production.
-	defaultReportBackoff = time.Second
-	maxBackoffSteps      = 300
 	// finalFlush bounds the last delivery attempt at shutdown.
 	finalFlush = 5 * time.Second
 	// idleWait is how long the outbox sleeps with nothing queued; every
@@ -79,7 +75,7 @@ func (d *Daemon) deliverAll(ctx context.Context, ob *outboxState) time.Time {
 	pending, err := d.journal.Outbox()
 	if err != nil {
 		d.log.Error().Err(err).Msg("reading the outbox")
-		return d.now().Add(d.reportBackoff(1))
+		return d.now().Add(d.retry.After(1))
 	}
 	left := len(pending)
 	defer func() {
@@ -115,7 +111,7 @@ func (d *Daemon) deliverAll(ctx context.Context, ob *outboxState) time.Time {
 			d.updatesFailing.Store(false)
 			continue
 		case errors.As(err, &refusedErr):
-			retry := d.now().Add(d.reportBackoff(e.Attempts + 1))
+			retry := d.now().Add(d.retry.After(e.Attempts + 1))
 			ob.refused[e.CommandID] = retry
 			next = minTime(next, retry)
 			if jerr := d.journal.ReportFailed(e.CommandID, err, retry); jerr != nil {
@@ -127,7 +123,7 @@ func (d *Daemon) deliverAll(ctx context.Context, ob *outboxState) time.Time {
 		}
 		ob.failures++
 		d.updatesFailing.Store(true)
-		retry := d.now().Add(d.reportBackoff(ob.failures))
+		retry := d.now().Add(d.retry.After(ob.failures))
 		if jerr := d.journal.ReportFailed(e.CommandID, err, retry); jerr != nil {
 			log.Error().Err(jerr).Msg("recording the failed report")
 		}
@@ -176,21 +172,6 @@ func (d *Daemon) deliver(ctx context.Context, e journal.Entry) error {
 		log.Error().Err(err).Msg("recording the delivered report")
 	}
 	return nil
-}
-
-// reportBackoff is the wait after the given number of consecutive failures:
-// doubling from Deps.ReportBackoff (tests shorten it) or one second, up to
-// maxBackoffSteps times that.
-func (d *Daemon) reportBackoff(failures int) time.Duration {
-	base := d.deps.ReportBackoff
-	if base <= 0 {
-		base = defaultReportBackoff
-	}
-	b, limit := base, base*maxBackoffSteps
-	for i := 1; i < failures && b < limit; i++ {
-		b *= 2
-	}
-	return min(b, limit)
 }
 
 func minTime(a, b time.Time) time.Time {

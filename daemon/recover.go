@@ -37,7 +37,7 @@ func (d *Daemon) recover() error {
 			// Its details are fetched again: the journal keeps progress,
 			// not guest data.
 			d.resume[e.CommandID] = true
-			d.hints.add(e.CommandID, d.now())
+			d.hints.Add(e.CommandID, d.now())
 		}
 	}
 	return nil

@@ -1,4 +1,4 @@
-package daemon
+package hints
 
 import (
 	"slices"
@@ -7,7 +7,7 @@ import (
 )
 
 // signalled reports whether the set's ready signal is waiting, taking it.
-func signalled(h *hintSet) bool {
+func signalled(h *Set) bool {
 	select {
 	case <-h.ready:
 		return true
@@ -24,33 +24,33 @@ func TestHintSetSignalsOnlyWhatWaits(t *testing.T) {
 	at := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 	t.Run("same id twice", func(t *testing.T) {
-		h := newHintSet()
-		h.add("a", at)
+		h := New()
+		h.Add("a", at)
 		if !signalled(h) {
 			t.Fatal("no signal for a new id")
 		}
 		// The loop has taken the signal and not yet the id.
-		h.add("a", at.Add(time.Second))
+		h.Add("a", at.Add(time.Second))
 		if signalled(h) {
 			t.Error("signalled again for an id already waiting")
 		}
-		ids, seen := h.take(10)
+		ids, seen := h.Take(10)
 		if !slices.Equal(ids, []string{"a"}) || !seen["a"].Equal(at) {
 			t.Errorf("took %v %v, want a once, announced first at %v", ids, seen, at)
 		}
 		if signalled(h) {
 			t.Error("signalled with nothing left to take")
 		}
-		if ids, _ := h.take(10); len(ids) != 0 {
+		if ids, _ := h.Take(10); len(ids) != 0 {
 			t.Errorf("second take %v, want nothing", ids)
 		}
 	})
 
 	t.Run("a take empties the set", func(t *testing.T) {
-		h := newHintSet()
-		h.add("a", at)
-		h.add("b", at) // its signal is the one already waiting
-		if ids, _ := h.take(10); !slices.Equal(ids, []string{"a", "b"}) {
+		h := New()
+		h.Add("a", at)
+		h.Add("b", at) // its signal is the one already waiting
+		if ids, _ := h.Take(10); !slices.Equal(ids, []string{"a", "b"}) {
 			t.Fatalf("took %v, want a and b", ids)
 		}
 		if signalled(h) {
@@ -59,17 +59,17 @@ func TestHintSetSignalsOnlyWhatWaits(t *testing.T) {
 	})
 
 	t.Run("a partial take signals the rest", func(t *testing.T) {
-		h := newHintSet()
-		h.add("a", at)
-		h.add("b", at)
+		h := New()
+		h.Add("a", at)
+		h.Add("b", at)
 		<-h.ready
-		if ids, _ := h.take(1); !slices.Equal(ids, []string{"a"}) {
+		if ids, _ := h.Take(1); !slices.Equal(ids, []string{"a"}) {
 			t.Fatalf("took %v, want a", ids)
 		}
 		if !signalled(h) {
 			t.Fatal("b waits without a signal")
 		}
-		if ids, _ := h.take(1); !slices.Equal(ids, []string{"b"}) {
+		if ids, _ := h.Take(1); !slices.Equal(ids, []string{"b"}) {
 			t.Errorf("took %v, want b", ids)
 		}
 		if signalled(h) {

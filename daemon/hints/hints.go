@@ -1,28 +1,35 @@
-package daemon
+// Package hints collects the ids WebSocket events announce until the loop
+// that fetches them comes round.
+package hints
 
 import (
 	"sync"
 	"time"
 )
 
-// hintSet collects ids announced by WebSocket events (commands, reservations,
+// Set collects ids announced by WebSocket events (commands, reservations,
 // rooms) until a loop takes them. It never blocks the WebSocket reader and
 // never drops an id; an id announced twice before it is taken is fetched
 // once. A ready signal waits exactly while ids do: the signal is sent and
 // taken back under the lock, so a take after a signal finds an id (an empty
 // take once became a fetch of every reservation of the property).
-type hintSet struct {
+type Set struct {
 	mu    sync.Mutex
 	ids   []string
 	seen  map[string]time.Time // id -> when first announced
 	ready chan struct{}
 }
 
-func newHintSet() *hintSet {
-	return &hintSet{seen: map[string]time.Time{}, ready: make(chan struct{}, 1)}
+// New returns an empty set.
+func New() *Set {
+	return &Set{seen: map[string]time.Time{}, ready: make(chan struct{}, 1)}
 }
 
-func (h *hintSet) add(id string, at time.Time) {
+// Ready receives a value while ids wait to be taken.
+func (h *Set) Ready() <-chan struct{} { return h.ready }
+
+// Add announces id, first heard of at at.
+func (h *Set) Add(id string, at time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, dup := h.seen[id]; dup {
@@ -36,10 +43,10 @@ func (h *hintSet) add(id string, at time.Time) {
 	}
 }
 
-// take returns up to max ids in arrival order with when each was announced.
+// Take returns up to max ids in arrival order with when each was announced.
 // After a ready signal it returns at least one id; a caller that gets none
 // all the same does nothing with them.
-func (h *hintSet) take(max int) ([]string, map[string]time.Time) {
+func (h *Set) Take(max int) ([]string, map[string]time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := min(len(h.ids), max)
