@@ -22,7 +22,9 @@ func (d *Daemon) runCompaction(ctx context.Context) {
 				d.log.Error().Err(err).Msg("compacting the journal")
 				continue
 			}
-			stays, err := d.forgetFinishedStays()
+			// First-key records of stays that ended longer ago than the
+			// history: no card will be cut for them again.
+			stays, err := d.journal.ForgetFirstKeys(d.now().Add(-d.cfg.Daemon.History.D()))
 			if err != nil {
 				d.log.Error().Err(err).Msg("compacting the journal's first-key records")
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mews-keyd/mews-keyd/daemon/config"
+	"github.com/mews-keyd/mews-keyd/daemon/digitalkeys"
 	"github.com/mews-keyd/mews-keyd/daemon/hints"
 	"github.com/mews-keyd/mews-keyd/daemon/journal"
 	"github.com/mews-keyd/mews-keyd/daemon/retry"
@@ -53,6 +54,9 @@ type Deps struct {
 	// Registry receives the daemon's metrics; nil creates a private one.
 	Registry *prometheus.Registry
 }
+
+// DigitalOutcome describes one digital key operation.
+type DigitalOutcome = digitalkeys.Outcome
 
 // Outcome describes one finished key command.
 type Outcome struct {
@@ -102,7 +106,7 @@ type Daemon struct {
 	startStation func(st, replaces *station)
 	// intakeBeat is when the intake last came round its loop (UnixNano).
 	intakeBeat atomic.Int64
-	dk         *digitalKeys // nil unless [digital_keys] is enabled
+	dk         *digitalkeys.Pipeline // nil unless [digital_keys] is enabled
 
 	hints      *hints.Set
 	catchUp    chan struct{}
@@ -270,7 +274,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	intake.Go(func() { d.runIntake(ctx) })
 	intake.Go(func() { d.runCompaction(ctx) })
 	if d.dk != nil {
-		intake.Go(func() { d.runDigital(ctx) })
+		intake.Go(func() { d.dk.Run(ctx, j) })
 	}
 	wsErr := d.ws.Run(ctx, mews.WSHandler{
 		OnConnect:    d.onConnect,
@@ -306,7 +310,9 @@ func (d *Daemon) onConnect() {
 	case d.catchUp <- struct{}{}:
 	default:
 	}
-	d.digitalConnected()
+	if d.dk != nil {
+		d.dk.Connected()
+	}
 }
 
 func (d *Daemon) onDisconnect(err error) {

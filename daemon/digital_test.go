@@ -403,7 +403,7 @@ func TestDigitalKeyInterruptedIssue(t *testing.T) {
 	version := r.UpdatedUtc.Format(time.RFC3339Nano)
 	record := fmt.Sprintf(`{"status":"","pending":"issue","seen":%q,"done":{"issue":%q},"grant":{"room":%q}}`,
 		version, version, mewstest.RoomID("101"))
-	if err := j.SetMeta("digital/"+res, []byte(record)); err != nil {
+	if err := j.PutDigitalRecord(res, []byte(record)); err != nil {
 		t.Fatal(err)
 	}
 	if err := j.Close(); err != nil {
@@ -543,7 +543,7 @@ func owedKey(t *testing.T, dir, res string) struct{ ID, Value string } {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	raw, err := j.GetMeta("digital/" + res)
+	raw, err := j.DigitalRecord(res)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -646,7 +646,7 @@ func TestDigitalKeyFailedIssueThenCheckOutSettles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := j.GetMeta("digital/" + res)
+	raw, err := j.DigitalRecord(res)
 	if cerr := j.Close(); err != nil || cerr != nil {
 		t.Fatal(err, cerr)
 	}
@@ -688,7 +688,7 @@ func TestDigitalKeyKeptRetryHealsAfterUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	retry := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)
-	if err := j.SetMeta("digital/"+res, []byte(fmt.Sprintf(`{"retry_at":%q,"attempts":3}`, retry))); err != nil {
+	if err := j.PutDigitalRecord(res, []byte(fmt.Sprintf(`{"retry_at":%q,"attempts":3}`, retry))); err != nil {
 		t.Fatal(err)
 	}
 	if err := j.Close(); err != nil {

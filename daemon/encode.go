@@ -2,10 +2,8 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/mews-keyd/mews-keyd/daemon/journal"
@@ -180,85 +178,22 @@ func (d *Daemon) reportWithoutJournal(ctx context.Context, id string, state mews
 	}
 }
 
-// The first card of a reservation for a set of rooms replaces whatever
-// cards those rooms had (FIAS KT=N); later ones for the same rooms are
-// duplicates. Mews gives no flag, so the journal remembers, per
-// reservation, the rooms of its last new card (Mews's lock ids, which a
-// [rooms] change leaves alone) and the stay's end, so compaction can forget
-// it once the guest is long gone. A card for other rooms (a room move, or a
-// move back to a room someone else may have had since) is new.
-const firstKeyMetaPrefix = "first-key/"
-
-// firstKeyRecord is the journal's value under firstKeyMetaPrefix.
-type firstKeyRecord struct {
-	// Rooms is the sorted set of lock ids; never nil once written. Nil
-	// means a record from before room sets were kept, or an unreadable
-	// one: it matches any rooms, so that an upgrade never makes a card
-	// new (KT=N) that could invalidate the cards a guest already holds.
-	Rooms []string  `json:"rooms"`
-	End   time.Time `json:"end"`
-}
-
-// readFirstKey decodes a record; an old one holds just the stay's end, and
-// an unreadable one has a zero end, so compaction drops it.
-func readFirstKey(v []byte) firstKeyRecord {
-	var rec firstKeyRecord
-	if json.Unmarshal(v, &rec) == nil && rec.Rooms != nil {
-		return rec
-	}
-	end, _ := time.Parse(time.RFC3339, string(v))
-	return firstKeyRecord{End: end}
-}
-
-// roomSet is lock ids as a set: sorted, without repeats, never nil.
-func roomSet(lockIDs []string) []string {
-	rooms := append([]string{}, lockIDs...)
-	slices.Sort(rooms)
-	return slices.Compact(rooms)
-}
-
+// A reservation's first card for a set of rooms is new (FIAS KT=N); later
+// ones for the same rooms are duplicates (journal.FirstKey). The rooms are
+// Mews's lock ids, which a [rooms] change leaves alone.
 func (d *Daemon) isFirstKey(reservationID string, lockIDs []string) bool {
 	if reservationID == "" {
 		return true
 	}
-	v, err := d.journal.GetMeta(firstKeyMetaPrefix + reservationID)
-	if err != nil || v == nil {
-		return true
-	}
-	rec := readFirstKey(v)
-	return rec.Rooms != nil && !slices.Equal(rec.Rooms, roomSet(lockIDs))
+	k, ok, err := d.journal.FirstKey(reservationID)
+	return err != nil || !ok || !k.For(lockIDs)
 }
 
 func (d *Daemon) rememberFirstKey(reservationID string, lockIDs []string, end time.Time) {
 	if reservationID == "" {
 		return
 	}
-	v, err := json.Marshal(firstKeyRecord{Rooms: roomSet(lockIDs), End: end.UTC()})
-	if err == nil {
-		err = d.journal.SetMeta(firstKeyMetaPrefix+reservationID, v)
-	}
-	if err != nil {
+	if err := d.journal.PutFirstKey(reservationID, lockIDs, end); err != nil {
 		d.log.Warn().Err(err).Msg("recording the reservation's first key")
 	}
-}
-
-// forgetFinishedStays drops first-key records of stays that ended more than
-// the journal history ago: no card will be cut for them again.
-func (d *Daemon) forgetFinishedStays() (int, error) {
-	recs, err := d.journal.MetaWithPrefix(firstKeyMetaPrefix)
-	if err != nil {
-		return 0, err
-	}
-	cutoff := d.now().Add(-d.cfg.Daemon.History.D())
-	n := 0
-	for key, v := range recs {
-		if readFirstKey(v).End.After(cutoff) {
-			continue
-		}
-		if err := d.journal.DeleteMeta(key); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
 }

@@ -41,8 +41,8 @@ func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
 func (d *Daemon) applyReload(cfg *config.Config) error {
 	cur := d.route.Load()
 	if d.dk != nil {
-		if next := cur.reusableIn(cfg, d.dk.encoder); next == nil {
-			return fmt.Errorf("encoder %q issues digital keys: changing or removing it needs a restart", d.dk.encoder)
+		if next := cur.reusableIn(cfg, d.dk.Encoder()); next == nil {
+			return fmt.Errorf("encoder %q issues digital keys: changing or removing it needs a restart", d.dk.Encoder())
 		}
 	}
 	next, opened, err := d.buildRouting(cfg, cur)

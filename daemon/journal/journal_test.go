@@ -275,7 +275,8 @@ func TestReopenKeepsEverything(t *testing.T) {
 	must(t, j.StartEncode("c"))
 	must(t, j.FinishEncode("c", journal.Result{OK: true, Note: "1 key"}, "Processed", "1 key"))
 	must(t, j.ReportFailed("c", errors.New("connection refused"), c.Now().Add(time.Minute)))
-	must(t, j.SetMeta("watermark", []byte("2025-03-01T12:00:00Z")))
+	mark := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	must(t, j.SetDigitalWatermark(mark))
 	before := j.Stats()
 	want := map[string]journal.Entry{}
 	for _, id := range []string{"a", "b", "c"} {
@@ -297,8 +298,8 @@ func TestReopenKeepsEverything(t *testing.T) {
 			t.Errorf("%s after reopen = %+v, want %+v", id, got, w)
 		}
 	}
-	if v, err := j.GetMeta("watermark"); err != nil || string(v) != "2025-03-01T12:00:00Z" {
-		t.Errorf("meta after reopen = %q, %v", v, err)
+	if v, err := j.DigitalWatermark(); err != nil || !v.Equal(mark) {
+		t.Errorf("watermark after reopen = %v, %v", v, err)
 	}
 	if after := j.Stats(); after.Open != before.Open || after.Steps[journal.StepReportQueued] != 1 || after.Steps[journal.StepAccepted] != 1 {
 		t.Errorf("Stats after reopen = %+v, before %+v", after, before)
@@ -401,7 +402,7 @@ func TestCompact(t *testing.T) {
 	must(t, j.QueueReport("old-queued", "Cancelled", "too old"))
 	_, _, err = j.Ignore("old-ignored", "dev-9", "not ours")
 	must(t, err)
-	must(t, j.SetMeta("first-key/res-1", []byte("x")))
+	must(t, j.PutDigitalRecord("res-1", []byte("x")))
 
 	c.Advance(20 * time.Hour)
 	accept(t, j, "recent")
@@ -419,8 +420,8 @@ func TestCompact(t *testing.T) {
 			t.Errorf("%s present = %v (%v), want %v", id, ok, err, kept)
 		}
 	}
-	if v, _ := j.GetMeta("first-key/res-1"); v == nil {
-		t.Error("Compact removed meta")
+	if v, _ := j.DigitalRecord("res-1"); v == nil {
+		t.Error("Compact removed a digital key record")
 	}
 	s := j.Stats()
 	if s.Steps[journal.StepReported] != 1 || s.Steps[journal.StepIgnored] != 0 || s.Open != 2 {
@@ -432,30 +433,6 @@ func TestCompact(t *testing.T) {
 	// A compacted command is unknown again: a late event would be new.
 	if _, isNew, err := j.Accept("old-reported", "frontdesk", "dev-1"); err != nil || !isNew {
 		t.Errorf("Accept after compaction = new %v, %v", isNew, err)
-	}
-}
-
-func TestMeta(t *testing.T) {
-	j := openJournal(t, t.TempDir(), newClock())
-	if v, err := j.GetMeta("missing"); err != nil || v != nil {
-		t.Fatalf("GetMeta(missing) = %q, %v", v, err)
-	}
-	must(t, j.SetMeta("watermark", []byte("1")))
-	must(t, j.SetMeta("watermark", []byte("2")))
-	must(t, j.SetMeta("empty", nil))
-	if v, _ := j.GetMeta("watermark"); string(v) != "2" {
-		t.Errorf("watermark = %q", v)
-	}
-	if v, _ := j.GetMeta("empty"); v == nil || len(v) != 0 {
-		t.Errorf("empty value = %#v, want present and empty", v)
-	}
-	must(t, j.DeleteMeta("watermark"))
-	must(t, j.DeleteMeta("watermark"))
-	if v, _ := j.GetMeta("watermark"); v != nil {
-		t.Errorf("deleted key = %q", v)
-	}
-	if _, ok, _ := j.Get("empty"); ok {
-		t.Error("meta key visible as a command")
 	}
 }
 

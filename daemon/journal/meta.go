@@ -6,14 +6,14 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// GetMeta, SetMeta and DeleteMeta keep small state other features need
-// across restarts with the same durability as the commands (e.g. the
-// digital-key watermark). Callers give their keys a prefix
-// ("first-key/<reservation>") to keep features apart. Meta entries are not
-// compacted: a feature that writes one per reservation deletes its own.
+// The meta bucket keeps small state other features need across restarts
+// with the same durability as the commands. Each kind of record has its
+// typed door (firstkey.go, digital.go) with its key prefix and encoding;
+// meta entries are not compacted: a kind that writes one per reservation
+// deletes its own.
 
-// GetMeta returns a copy of the value under key, or nil if there is none.
-func (j *Journal) GetMeta(key string) ([]byte, error) {
+// getMeta returns a copy of the value under key, or nil if there is none.
+func (j *Journal) getMeta(key string) ([]byte, error) {
 	var value []byte
 	err := j.db.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketMeta).Get([]byte(key)); v != nil {
@@ -27,9 +27,9 @@ func (j *Journal) GetMeta(key string) ([]byte, error) {
 	return value, nil
 }
 
-// SetMeta stores value under key; it is on disk when SetMeta returns nil.
+// setMeta stores value under key; it is on disk when SetMeta returns nil.
 // A nil value is stored as empty, so GetMeta tells it from a missing key.
-func (j *Journal) SetMeta(key string, value []byte) error {
+func (j *Journal) setMeta(key string, value []byte) error {
 	if value == nil {
 		value = []byte{}
 	}
@@ -42,8 +42,8 @@ func (j *Journal) SetMeta(key string, value []byte) error {
 	return nil
 }
 
-// DeleteMeta removes key; a missing key is not an error.
-func (j *Journal) DeleteMeta(key string) error {
+// deleteMeta removes key; a missing key is not an error.
+func (j *Journal) deleteMeta(key string) error {
 	err := j.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeta).Delete([]byte(key))
 	})

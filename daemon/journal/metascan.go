@@ -6,11 +6,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// MetaWithPrefix returns copies of every meta entry whose key starts with
+// metaWithPrefix returns copies of every meta entry whose key starts with
 // prefix, keyed by the full key. Features that keep one entry per item
 // (e.g. "digital/<reservation>") use it at start-up to find the items still
 // needing attention and to prune their own old entries.
-func (j *Journal) MetaWithPrefix(prefix string) (map[string][]byte, error) {
+func (j *Journal) metaWithPrefix(prefix string) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	p := []byte(prefix)
 	err := j.db.View(func(tx *bolt.Tx) error {

@@ -257,15 +257,16 @@ func TestWriteFailure(t *testing.T) {
 		t.Errorf("StartEncode error %q does not name the file", err)
 	}
 	writes := map[string]func() error{
-		"Accept":       func() error { _, _, err := j.Accept("new", "frontdesk", "dev-1"); return err },
-		"Ignore":       func() error { _, _, err := j.Ignore("new", "dev-9", "not ours"); return err },
-		"QueueReport":  func() error { return j.QueueReport("accepted", "Cancelled", "") },
-		"Abandon":      func() error { return j.Abandon("accepted", "cancelled") },
-		"ReportFailed": func() error { return j.ReportFailed("queued", errors.New("503"), time.Now()) },
-		"MarkReported": func() error { return j.MarkReported("queued") },
-		"Compact":      func() error { _, err := j.Compact(); return err },
-		"SetMeta":      func() error { return j.SetMeta("k", []byte("v")) },
-		"DeleteMeta":   func() error { return j.DeleteMeta("k") },
+		"Accept":              func() error { _, _, err := j.Accept("new", "frontdesk", "dev-1"); return err },
+		"Ignore":              func() error { _, _, err := j.Ignore("new", "dev-9", "not ours"); return err },
+		"QueueReport":         func() error { return j.QueueReport("accepted", "Cancelled", "") },
+		"Abandon":             func() error { return j.Abandon("accepted", "cancelled") },
+		"ReportFailed":        func() error { return j.ReportFailed("queued", errors.New("503"), time.Now()) },
+		"MarkReported":        func() error { return j.MarkReported("queued") },
+		"Compact":             func() error { _, err := j.Compact(); return err },
+		"PutDigitalRecord":    func() error { return j.PutDigitalRecord("k", []byte("v")) },
+		"DeleteDigitalRecord": func() error { return j.DeleteDigitalRecord("k") },
+		"PutFirstKey":         func() error { return j.PutFirstKey("k", nil, time.Now()) },
 	}
 	for name, write := range writes {
 		if err := write(); !errors.Is(err, journal.ErrWriteFailed) {

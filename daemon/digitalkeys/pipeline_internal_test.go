@@ -1,4 +1,4 @@
-package daemon
+package digitalkeys
 
 import (
 	"context"
@@ -8,26 +8,33 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/mews-keyd/mews-keyd/daemon/digitalkeys"
 	"github.com/mews-keyd/mews-keyd/daemon/journal"
+	"github.com/mews-keyd/mews-keyd/daemon/retry"
 	"github.com/mews-keyd/mews-keyd/keys"
 	"github.com/mews-keyd/mews-keyd/mews"
 )
 
-// digitalDaemon is just enough of a daemon to record digital key
-// decisions in a real journal.
-func digitalDaemon(t *testing.T, now time.Time) *Daemon {
+// testPipeline is a pipeline recording its decisions in a real journal.
+func testPipeline(t *testing.T, now time.Time) *Pipeline {
 	t.Helper()
 	j, err := journal.Open(t.TempDir(), journal.Options{Now: func() time.Time { return now }, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { j.Close() })
-	return &Daemon{journal: j, now: func() time.Time { return now }, log: zerolog.Nop(),
-		deps: Deps{ReportBackoff: time.Minute},
-		dk: &digitalKeys{writeBack: true, log: zerolog.Nop(), rooms: map[string]mews.Resource{},
-			wake: map[string]time.Time{}, owed: map[string]time.Time{}}}
+	dk, err := New(nil, Config{Encoder: "mobile", Enc: revoker{}, WriteBack: true,
+		Retry: retry.Schedule{Base: time.Minute}, Now: func() time.Time { return now }, Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dk.store = j
+	return dk
 }
+
+// revoker is an encoder the tests never get as far as calling.
+type revoker struct{ keys.Encoder }
+
+func (revoker) Revoke(context.Context, keys.Request) (keys.Result, error) { return keys.Result{}, nil }
 
 // TestDigitalDecisionResetsRetry: a decision that needs no operation ends
 // the retries of the failed one before it, but not an owed write-back; an
@@ -35,21 +42,21 @@ func digitalDaemon(t *testing.T, now time.Time) *Daemon {
 func TestDigitalDecisionResetsRetry(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	const id = "r1"
-	failed := digitalRecord{RetryAt: now.Add(-time.Second), Attempts: 3,
-		State: digitalkeys.State{Seen: now.Add(-time.Hour)}}
+	failed := record{RetryAt: now.Add(-time.Second), Attempts: 3,
+		State: State{Seen: now.Add(-time.Hour)}}
 	checkedOut := &mews.Reservation{ID: id, State: mews.ReservationProcessed, UpdatedUtc: now.Add(-time.Minute)}
 
-	apply := func(d *Daemon, rec digitalRecord, r *mews.Reservation) digitalRecord {
+	apply := func(d *Pipeline, rec record, r *mews.Reservation) record {
 		t.Helper()
-		if err := d.saveDigital(id, &rec); err != nil {
+		if err := d.save(id, &rec); err != nil {
 			t.Fatal(err)
 		}
-		p := &plan{r: r, rec: rec, dec: digitalkeys.Decide(rec.State, r, d.dk.policy, now), seen: now}
-		if p.dec.Action != digitalkeys.None {
+		p := &plan{r: r, rec: rec, dec: Decide(rec.State, r, d.policy, now), seen: now}
+		if p.dec.Action != None {
 			t.Fatalf("decided %s, want nothing to do", p.dec.Action)
 		}
-		d.applyDigital(context.Background(), p, mews.Customer{})
-		got, err := d.loadDigital(id)
+		d.apply(context.Background(), p, mews.Customer{})
+		got, err := d.load(id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -57,23 +64,23 @@ func TestDigitalDecisionResetsRetry(t *testing.T) {
 	}
 
 	t.Run("fresh decision clears the retry", func(t *testing.T) {
-		d := digitalDaemon(t, now)
+		d := testPipeline(t, now)
 		got := apply(d, failed, checkedOut)
 		if !got.RetryAt.IsZero() || got.Attempts != 0 {
 			t.Errorf("record %+v, want no retry", got)
 		}
-		if _, ok := d.dk.wake[id]; ok {
-			t.Errorf("reservation scheduled for %v, want not at all", d.dk.wake[id])
+		if _, ok := d.wake[id]; ok {
+			t.Errorf("reservation scheduled for %v, want not at all", d.wake[id])
 		}
-		if raw, _ := d.journal.GetMeta(digitalPrefix + id); raw != nil {
+		if raw, _ := d.store.DigitalRecord(id); raw != nil {
 			t.Errorf("record %s kept, want it gone: it says nothing", raw)
 		}
 	})
 
 	t.Run("owed write-back keeps its schedule", func(t *testing.T) {
-		d := digitalDaemon(t, now)
+		d := testPipeline(t, now)
 		rec := failed
-		rec.Gone = []digitalKey{{Token: "token-1", Type: keys.KeyPinCode, Value: "1234"}}
+		rec.Gone = []storedKey{{Token: "token-1", Type: keys.KeyPinCode, Value: "1234"}}
 		rec.WriteBackAt, rec.WriteBackAttempts = now.Add(10*time.Minute), 2
 		got := apply(d, rec, checkedOut)
 		if !got.RetryAt.IsZero() || got.Attempts != 0 {
@@ -82,23 +89,23 @@ func TestDigitalDecisionResetsRetry(t *testing.T) {
 		if !got.WriteBackAt.Equal(rec.WriteBackAt) || got.WriteBackAttempts != 2 || len(got.Gone) != 1 {
 			t.Errorf("record %+v, want the write-back owed as before", got)
 		}
-		if at := d.dk.owed[id]; !at.Equal(rec.WriteBackAt) {
+		if at := d.owed[id]; !at.Equal(rec.WriteBackAt) {
 			t.Errorf("write-back scheduled for %v, want %v", at, rec.WriteBackAt)
 		}
-		if _, ok := d.dk.wake[id]; ok {
-			t.Errorf("reservation scheduled for %v, want not at all", d.dk.wake[id])
+		if _, ok := d.wake[id]; ok {
+			t.Errorf("reservation scheduled for %v, want not at all", d.wake[id])
 		}
 	})
 
 	t.Run("an old version keeps the retry, later", func(t *testing.T) {
-		d := digitalDaemon(t, now)
+		d := testPipeline(t, now)
 		old := *checkedOut
 		old.UpdatedUtc = now.Add(-2 * time.Hour)
 		got := apply(d, failed, &old)
 		if !got.RetryAt.After(now) || got.Attempts != 4 {
 			t.Errorf("record %+v, want a retry after now, attempt 4", got)
 		}
-		if at := d.dk.wake[id]; !at.Equal(got.RetryAt) {
+		if at := d.wake[id]; !at.Equal(got.RetryAt) {
 			t.Errorf("reservation scheduled for %v, want %v", at, got.RetryAt)
 		}
 	})
@@ -109,19 +116,19 @@ func TestDigitalDecisionResetsRetry(t *testing.T) {
 func TestDigitalUncertainFailureDropsRetry(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	const id = "r1"
-	d := digitalDaemon(t, now)
+	d := testPipeline(t, now)
 	r := &mews.Reservation{ID: id, State: mews.ReservationStarted, AssignedResourceID: "room", UpdatedUtc: now}
-	rec := digitalRecord{RetryAt: now.Add(-time.Second), Attempts: 2}
-	p := &plan{r: r, rec: rec, dec: digitalkeys.Decide(rec.State, r, d.dk.policy, now), seen: now}
-	d.digitalFailed(id, p, p.dec.Action, errors.New("link lost"), zerolog.Nop())
-	got, err := d.loadDigital(id)
+	rec := record{RetryAt: now.Add(-time.Second), Attempts: 2}
+	p := &plan{r: r, rec: rec, dec: Decide(rec.State, r, d.policy, now), seen: now}
+	d.failed(id, p, p.dec.Action, errors.New("link lost"), zerolog.Nop())
+	got, err := d.load(id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !got.Uncertain || !got.RetryAt.IsZero() || got.Attempts != 0 {
 		t.Errorf("record %+v, want an uncertain key and no retry", got)
 	}
-	if _, ok := d.dk.wake[id]; ok {
-		t.Errorf("reservation scheduled for %v, want not at all", d.dk.wake[id])
+	if _, ok := d.wake[id]; ok {
+		t.Errorf("reservation scheduled for %v, want not at all", d.wake[id])
 	}
 }
