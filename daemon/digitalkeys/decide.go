@@ -1,8 +1,12 @@
-// Package digitalkeys decides what happens to the digital key of one
-// reservation: given what was recorded about it, the reservation as Mews has
-// it now, the policy and the time, it names the one operation to run and the
-// state to record once it has succeeded. It does no I/O, so every case is a
-// row in a table test; the daemon fetches, journals and calls the encoder.
+// Package digitalkeys is the digital-key pipeline. Reservation events and
+// catch-up polls come in; keys are issued at check-in, changed on a room
+// move or a new departure, revoked at check-out, and recorded in Mews.
+//
+// Decide is its pure core: given what was recorded about a reservation, the
+// reservation as Mews has it now, the policy and the time, it names the one
+// operation to run and the state to record once it has succeeded. It does
+// no I/O, so every case is a row in a table test. Pipeline does the rest:
+// it fetches, journals (through its Store) and calls the encoder.
 //
 // Events repeat and arrive out of order, so a decision rests on the fetched
 // reservation alone, and on its version (UpdatedUtc): a version older than

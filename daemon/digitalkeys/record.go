@@ -1,0 +1,101 @@
+package digitalkeys
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/mews-keyd/mews-keyd/keys"
+)
+
+// record is the journal entry of one reservation.
+type record struct {
+	State
+	Number   string      `json:"number,omitempty"`
+	RoomName string      `json:"room_name,omitempty"`
+	Keys     []storedKey `json:"keys,omitempty"`
+	// RetryAt is set after a failure that certainly changed nothing;
+	// Attempts counts such failures in a row, for their backoff. Both
+	// belong to the failed decision: the next decision that needs no
+	// operation, and every success, clears them.
+	RetryAt  time.Time `json:"retry_at"`
+	Attempts int       `json:"attempts,omitempty"`
+	// Gone are keys Mews must stop showing; ValidityOwed says the tokens
+	// of Keys still carry old dates. See digital_writeback.go.
+	Gone              []storedKey `json:"gone,omitempty"`
+	ValidityOwed      bool        `json:"validity_owed,omitempty"`
+	WriteBackAt       time.Time   `json:"write_back_at"`
+	WriteBackAttempts int         `json:"write_back_attempts,omitempty"`
+}
+
+// storedKey is a key as the encoder returned it, with the id of its record
+// in Mews (resourceAccessTokens) once written back.
+type storedKey struct {
+	ID    string       `json:"id,omitempty"`
+	Type  keys.KeyType `json:"type"`
+	Value string       `json:"value"`
+	Token string       `json:"token,omitempty"`
+	// Sent: an add of this key may have reached Mews, so look before
+	// adding it again.
+	Sent bool `json:"sent,omitempty"`
+	// Room is the resource id it was recorded for, to recognise it.
+	Room string `json:"room,omitempty"`
+}
+
+// worthKeeping: anything else says no more than a missing entry does.
+func (r *record) worthKeeping() bool {
+	return r.Status != NotIssued || r.Pending != "" || !r.WakeAt.IsZero() ||
+		!r.RetryAt.IsZero() || len(r.Keys) > 0 || len(r.Gone) > 0 || r.ValidityOwed
+}
+
+func (dk *Pipeline) schedule(id string, rec *record) {
+	if dk.owesWriteBack(rec) {
+		dk.owed[id] = rec.WriteBackAt
+	} else {
+		delete(dk.owed, id)
+	}
+	at := rec.WakeAt
+	if !rec.RetryAt.IsZero() && (at.IsZero() || rec.RetryAt.Before(at)) {
+		at = rec.RetryAt
+	}
+	if at.IsZero() {
+		delete(dk.wake, id)
+		return
+	}
+	dk.wake[id] = at
+}
+
+func (dk *Pipeline) load(id string) (record, error) {
+	var rec record
+	raw, err := dk.store.DigitalRecord(id)
+	if err != nil || raw == nil {
+		return rec, err
+	}
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return rec, fmt.Errorf("digital key record of %s: %w", id, err)
+	}
+	return rec, nil
+}
+
+// save writes the record (or removes it when it says nothing) and
+// schedules its next look. It is on disk when it returns nil.
+func (dk *Pipeline) save(id string, rec *record) error {
+	dk.schedule(id, rec)
+	if !rec.worthKeeping() {
+		return dk.store.DeleteDigitalRecord(id)
+	}
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("digital key record of %s: %w", id, err)
+	}
+	return dk.store.PutDigitalRecord(id, raw)
+}
+
+// retryLater schedules another look after a failure that changed nothing.
+func (dk *Pipeline) retryLater(id string, rec record) {
+	rec.Attempts++
+	rec.RetryAt = dk.now().Add(dk.retry.After(rec.Attempts))
+	if err := dk.save(id, &rec); err != nil {
+		dk.log.Error().Err(err).Str(fieldReservation, id).Msg("recording the digital key retry")
+	}
+}
