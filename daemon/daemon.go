@@ -108,9 +108,10 @@ type Daemon struct {
 	intakeBeat atomic.Int64
 	dk         *digitalkeys.Pipeline // nil unless [digital_keys] is enabled
 
-	hints      *hints.Set
-	catchUp    chan struct{}
-	outboxWake chan struct{}
+	hints   *hints.Set
+	catchUp chan struct{}
+	updates *updates
+	outbox  *outbox // set by Run, once the journal is open
 
 	// connectedOnce tells a reconnect from the first connect; only the
 	// WebSocket's reading goroutine touches it.
@@ -123,14 +124,6 @@ type Daemon struct {
 	// clockChecked is set once the first catch-up has compared our clock
 	// with Mews's; only the intake goroutine touches it.
 	clockChecked bool
-
-	// updatesFailing is set while Mews refuses our state updates (see
-	// outbox.go): the Processing update is then skipped, so an outage does
-	// not keep guests waiting at the desk.
-	updatesFailing atomic.Bool
-	// refusedReports counts reports Mews refused for commands it still
-	// shows active (outbox.go), for /healthz.
-	refusedReports atomic.Int64
 }
 
 // New builds the daemon: clients, journal and encoders. Nothing is contacted
@@ -152,7 +145,6 @@ func New(cfg *config.Config, deps Deps) (*Daemon, error) {
 		reloads:    make(chan reloadRequest),
 		hints:      hints.New(),
 		catchUp:    make(chan struct{}, 1),
-		outboxWake: make(chan struct{}, 1),
 		resume:     map[string]bool{},
 		registry:   deps.Registry,
 		metrics:    status.NewMetrics(deps.Registry),
@@ -173,6 +165,7 @@ func New(cfg *config.Config, deps Deps) (*Daemon, error) {
 		return nil, fmt.Errorf("mews api: %w", err)
 	}
 	d.api = api
+	d.updates = &updates{api: api, log: d.log}
 	ws, err := mews.NewWSClient(mews.WSConfig{
 		URL:         cfg.Mews.WSURL,
 		ClientToken: cfg.Mews.ClientToken,
@@ -199,7 +192,7 @@ func New(cfg *config.Config, deps Deps) (*Daemon, error) {
 // reload retired close themselves once drained.
 func (d *Daemon) closeEncoders() {
 	for _, st := range d.route.Load().stations {
-		d.closeStation(st)
+		st.close()
 	}
 }
 
@@ -218,6 +211,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	d.journal = j
+	d.outbox = newOutbox(j, d.updates, d.metrics, d.retry, d.now, d.log)
 	defer func() {
 		if err := j.Close(); err != nil {
 			d.log.Error().Err(err).Msg("closing journal")
@@ -249,6 +243,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// Stations stop taking cards as soon as ctx ends; the card being
 	// encoded finishes (encode detaches it from ctx). The outbox outlives
 	// them, to report those last cards.
+	cut := d.newCutter()
 	var work sync.WaitGroup
 	d.startStation = func(st, replaces *station) {
 		work.Go(func() {
@@ -259,7 +254,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 					// runStation returns at once, closing st if retired.
 				}
 			}
-			d.runStation(ctx, st)
+			cut.runStation(ctx, st)
 		})
 	}
 	for _, st := range d.route.Load().stations {
@@ -268,7 +263,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var outbox sync.WaitGroup
 	outboxCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopOutbox()
-	outbox.Go(func() { d.runOutbox(outboxCtx) })
+	outbox.Go(func() { d.outbox.run(outboxCtx) })
 
 	var intake sync.WaitGroup
 	intake.Go(func() { d.runIntake(ctx) })
@@ -291,6 +286,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return wsErr
 	}
 	return nil
+}
+
+// newCutter gives the stations the journal and outbox Run opened.
+func (d *Daemon) newCutter() *cutter {
+	return &cutter{journal: d.journal, updates: d.updates, outbox: d.outbox, metrics: d.metrics,
+		rooms: func() map[string]string { return d.route.Load().rooms }, now: d.now, onEncoded: d.deps.OnEncoded}
 }
 
 // StatusAddr returns the address /healthz and /metrics are served on, or ""

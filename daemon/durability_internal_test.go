@@ -51,6 +51,7 @@ encoder = "desk-1"
 		t.Fatal(err)
 	}
 	d.journal = j
+	d.outbox = newOutbox(j, d.updates, d.metrics, d.retry, d.now, d.log)
 
 	id, err := srv.CreateKeyCutterCommand(mewstest.KeyCutter1.ID, mewstest.ReservationArriving, 1)
 	if err != nil {
@@ -73,7 +74,7 @@ encoder = "desk-1"
 	}
 
 	st := d.route.Load().station("desk-1")
-	d.encode(ctx, st, job{cmd: cmds[0], data: data, seen: time.Now()})
+	d.newCutter().encode(ctx, st, job{cmd: cmds[0], data: data, seen: time.Now()})
 
 	if calls := st.enc.(*sim.Encoder).Calls(); len(calls) != 0 {
 		t.Errorf("encoder called without a journal: %+v", calls)

@@ -36,7 +36,9 @@ func (d *Daemon) Health() status.Snapshot {
 			snap.OutboxDepth = len(out)
 		}
 	}
-	snap.OutboxRefused = int(d.refusedReports.Load())
+	if d.outbox != nil {
+		snap.OutboxRefused = d.outbox.refusedCount()
+	}
 	return snap
 }
 

@@ -262,7 +262,7 @@ func (d *Daemon) queueReport(id string, state mews.CommandState, note string, lo
 		log.Error().Err(err).Msg("cannot record the report in the journal")
 		return
 	}
-	d.wakeOutbox()
+	d.outbox.wake()
 }
 
 func (d *Daemon) stationFor(dev mews.Device) *station {

@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"sync/atomic"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/mews-keyd/mews-keyd/daemon/journal"
+	"github.com/mews-keyd/mews-keyd/daemon/retry"
+	"github.com/mews-keyd/mews-keyd/daemon/status"
 	"github.com/mews-keyd/mews-keyd/mews"
 )
 
@@ -19,12 +24,38 @@ const (
 	idleWait = time.Hour
 )
 
-func (d *Daemon) wakeOutbox() {
+// outbox delivers the final states the journal holds to Mews. Its
+// goroutine (run) owns everything but wakeCh and refused, which anyone may
+// touch through wake and refusedCount.
+type outbox struct {
+	journal *journal.Journal
+	updates *updates
+	metrics *status.Metrics
+	retry   retry.Schedule
+	now     func() time.Time
+	log     zerolog.Logger
+
+	wakeCh chan struct{}
+	// refused counts the reports Mews refused for commands it still shows
+	// active, for /healthz.
+	refused atomic.Int64
+}
+
+func newOutbox(j *journal.Journal, u *updates, m *status.Metrics, r retry.Schedule, now func() time.Time, log zerolog.Logger) *outbox {
+	return &outbox{journal: j, updates: u, metrics: m, retry: r, now: now, log: log, wakeCh: make(chan struct{}, 1)}
+}
+
+// wake makes the outbox look at the journal now: a report was queued.
+func (o *outbox) wake() {
 	select {
-	case d.outboxWake <- struct{}{}:
+	case o.wakeCh <- struct{}{}:
 	default:
 	}
 }
+
+// refusedCount is how many queued reports Mews refuses for commands it
+// still shows active.
+func (o *outbox) refusedCount() int { return int(o.refused.Load()) }
 
 // runOutbox delivers journalled state updates to Mews until each is
 // accepted or Mews shows the command closed. A Mews outage only delays
@@ -37,24 +68,24 @@ func (d *Daemon) wakeOutbox() {
 // once. A report Mews refuses (400, 403) while the command is still active
 // is a problem of that report alone: it is retried on its own schedule and
 // the others go on.
-func (d *Daemon) runOutbox(ctx context.Context) {
+func (o *outbox) run(ctx context.Context) {
 	ob := outboxState{refused: map[string]time.Time{}}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		next := d.deliverAll(ctx, &ob)
+		next := o.deliverAll(ctx, &ob)
 		if ctx.Err() != nil {
 			// One last try, retry schedule or not: the journal keeps
 			// whatever still fails for the next start.
 			flush, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalFlush)
-			d.deliverAll(flush, &ob)
+			o.deliverAll(flush, &ob)
 			cancel()
 			return
 		}
 		timer.Reset(time.Until(next))
 		select {
 		case <-ctx.Done():
-		case <-d.outboxWake:
+		case <-o.wakeCh:
 		case <-timer.C:
 		}
 	}
@@ -71,18 +102,18 @@ type outboxState struct {
 // deliverAll sends the queued reports in order until one fails for a
 // reason that may pass: the others would fail the same way and wait with
 // it. It returns when to try again.
-func (d *Daemon) deliverAll(ctx context.Context, ob *outboxState) time.Time {
-	pending, err := d.journal.Outbox()
+func (o *outbox) deliverAll(ctx context.Context, ob *outboxState) time.Time {
+	pending, err := o.journal.Outbox()
 	if err != nil {
-		d.log.Error().Err(err).Msg("reading the outbox")
-		return d.now().Add(d.retry.After(1))
+		o.log.Error().Err(err).Msg("reading the outbox")
+		return o.now().Add(o.retry.After(1))
 	}
 	left := len(pending)
 	defer func() {
-		d.metrics.SetOutboxDepth(left)
-		d.refusedReports.Store(int64(len(ob.refused)))
+		o.metrics.SetOutboxDepth(left)
+		o.refused.Store(int64(len(ob.refused)))
 	}()
-	next := d.now().Add(idleWait)
+	next := o.now().Add(idleWait)
 	queued := make(map[string]bool, len(pending))
 	for _, e := range pending {
 		queued[e.CommandID] = true
@@ -92,29 +123,29 @@ func (d *Daemon) deliverAll(ctx context.Context, ob *outboxState) time.Time {
 		if ctx.Err() != nil {
 			break
 		}
-		if at, ok := ob.refused[e.CommandID]; ok && d.now().Before(at) {
+		if at, ok := ob.refused[e.CommandID]; ok && o.now().Before(at) {
 			next = minTime(next, at)
 			continue
 		}
-		err := d.deliver(ctx, e)
+		err := o.deliver(ctx, e)
 		if ctx.Err() != nil {
 			// Shutting down, not a Mews failure: the report stays queued.
 			break
 		}
-		log := d.log.With().Str(fieldCommand, e.CommandID).Str(fieldEncoder, e.Encoder).Str(fieldState, e.Report.State).Logger()
+		log := o.log.With().Str(fieldCommand, e.CommandID).Str(fieldEncoder, e.Encoder).Str(fieldState, e.Report.State).Logger()
 		var refusedErr *refusedReport
 		switch {
 		case err == nil:
 			left--
 			delete(ob.refused, e.CommandID)
 			ob.failures = 0
-			d.updatesFailing.Store(false)
+			o.updates.failing.Store(false)
 			continue
 		case errors.As(err, &refusedErr):
-			retry := d.now().Add(d.retry.After(e.Attempts + 1))
+			retry := o.now().Add(o.retry.After(e.Attempts + 1))
 			ob.refused[e.CommandID] = retry
 			next = minTime(next, retry)
-			if jerr := d.journal.ReportFailed(e.CommandID, err, retry); jerr != nil {
+			if jerr := o.journal.ReportFailed(e.CommandID, err, retry); jerr != nil {
 				log.Error().Err(jerr).Msg("recording the failed report")
 			}
 			log.Error().Err(err).Int("attempt", e.Attempts+1).Time("retry_at", retry).
@@ -122,9 +153,9 @@ func (d *Daemon) deliverAll(ctx context.Context, ob *outboxState) time.Time {
 			continue
 		}
 		ob.failures++
-		d.updatesFailing.Store(true)
-		retry := d.now().Add(d.retry.After(ob.failures))
-		if jerr := d.journal.ReportFailed(e.CommandID, err, retry); jerr != nil {
+		o.updates.failing.Store(true)
+		retry := o.now().Add(o.retry.After(ob.failures))
+		if jerr := o.journal.ReportFailed(e.CommandID, err, retry); jerr != nil {
 			log.Error().Err(jerr).Msg("recording the failed report")
 		}
 		log.Warn().Err(err).Int("attempt", e.Attempts+1).Int("queued", left).Time("retry_at", retry).
@@ -146,21 +177,21 @@ func (r *refusedReport) Unwrap() error { return r.err }
 // accepted, or refused because the command is closed in Mews (already
 // final — perhaps by this very report before a crash — or gone), where
 // retrying cannot help.
-func (d *Daemon) deliver(ctx context.Context, e journal.Entry) error {
-	log := d.log.With().Str(fieldCommand, e.CommandID).Str(fieldEncoder, e.Encoder).Str(fieldState, e.Report.State).Logger()
+func (o *outbox) deliver(ctx context.Context, e journal.Entry) error {
+	log := o.log.With().Str(fieldCommand, e.CommandID).Str(fieldEncoder, e.Encoder).Str(fieldState, e.Report.State).Logger()
 	rctx, cancel := context.WithTimeout(ctx, reportTimeout)
 	defer cancel()
-	err := d.api.UpdateCommand(rctx, mews.CommandUpdate{
+	err := o.updates.api.UpdateCommand(rctx, mews.CommandUpdate{
 		ID:    e.CommandID,
 		State: mews.CommandState(e.Report.State),
 		Notes: capNote(e.Report.Notes),
 	})
 	switch {
 	case err == nil:
-		d.metrics.CommandFinished(e.Report.State)
+		o.metrics.CommandFinished(e.Report.State)
 		log.Info().Msg("reported to Mews")
 	case refused(err):
-		closed := d.closedInMews(rctx, e.CommandID)
+		closed := o.updates.closedInMews(rctx, e.CommandID)
 		if closed == nil {
 			return &refusedReport{err: err}
 		}
@@ -168,7 +199,7 @@ func (d *Daemon) deliver(ctx context.Context, e journal.Entry) error {
 	default:
 		return err
 	}
-	if err := d.journal.MarkReported(e.CommandID); err != nil {
+	if err := o.journal.MarkReported(e.CommandID); err != nil {
 		log.Error().Err(err).Msg("recording the delivered report")
 	}
 	return nil

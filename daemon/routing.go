@@ -32,7 +32,7 @@ func (d *Daemon) buildRouting(cfg *config.Config, prev *routing) (r *routing, op
 	defer func() {
 		if err != nil {
 			for _, st := range opened {
-				d.closeStation(st)
+				st.close()
 			}
 			opened = nil
 		}
@@ -77,12 +77,6 @@ func (d *Daemon) openStation(ec config.Encoder, rooms map[string]string) (*stati
 		return nil, fmt.Errorf("encoder %q: %w", ec.Name, err)
 	}
 	return newStation(ec.Name, enc, ec.Timeout.D(), log), nil
-}
-
-func (d *Daemon) closeStation(st *station) {
-	if err := st.enc.Close(); err != nil {
-		d.log.Warn().Err(err).Str(fieldEncoder, st.name).Msg("closing encoder")
-	}
 }
 
 // reusable returns the station already serving ec with exactly these

@@ -35,7 +35,7 @@ func TestDeviceIDsRouteWithoutCase(t *testing.T) {
 		}
 		t.Cleanup(func() {
 			for _, st := range opened {
-				d.closeStation(st)
+				st.close()
 			}
 		})
 		if st := r.stationFor(tt.fromMews, ""); st == nil || st.name != "desk-1" {

@@ -133,6 +133,13 @@ func (s *station) retire() {
 	}
 }
 
+// close closes the station's encoder.
+func (s *station) close() {
+	if err := s.enc.Close(); err != nil {
+		s.log.Warn().Err(err).Msg("closing encoder")
+	}
+}
+
 func (s *station) isRetired() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
