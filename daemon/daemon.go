@@ -104,26 +104,16 @@ type Daemon struct {
 	// startStation runs a station's worker once the station it replaces
 	// (nil for none) has finished; set by Run, for reloads too.
 	startStation func(st, replaces *station)
-	// intakeBeat is when the intake last came round its loop (UnixNano).
-	intakeBeat atomic.Int64
-	dk         *digitalkeys.Pipeline // nil unless [digital_keys] is enabled
+	dk           *digitalkeys.Pipeline // nil unless [digital_keys] is enabled
 
-	hints   *hints.Set
-	catchUp chan struct{}
 	updates *updates
-	outbox  *outbox // set by Run, once the journal is open
+	// Set by Run, once the journal is open.
+	outbox *outbox
+	intake *intake
 
 	// connectedOnce tells a reconnect from the first connect; only the
 	// WebSocket's reading goroutine touches it.
 	connectedOnce bool
-
-	// resume holds commands a previous run accepted but never started; they
-	// are fetched again and queued without a second Accept. Only the intake
-	// goroutine touches it once Run has started.
-	resume map[string]bool
-	// clockChecked is set once the first catch-up has compared our clock
-	// with Mews's; only the intake goroutine touches it.
-	clockChecked bool
 }
 
 // New builds the daemon: clients, journal and encoders. Nothing is contacted
@@ -143,13 +133,9 @@ func New(cfg *config.Config, deps Deps) (*Daemon, error) {
 		now:        deps.Now,
 		retry:      retry.Schedule{Base: deps.ReportBackoff},
 		reloads:    make(chan reloadRequest),
-		hints:      hints.New(),
-		catchUp:    make(chan struct{}, 1),
-		resume:     map[string]bool{},
 		registry:   deps.Registry,
 		metrics:    status.NewMetrics(deps.Registry),
 	}
-	d.intakeBeat.Store(time.Now().UnixNano())
 	client := fmt.Sprintf("%s %s", cfg.Mews.Client, deps.Version)
 	api, err := mews.NewClient(mews.ClientConfig{
 		APIURL:        cfg.Mews.APIURL,
@@ -212,6 +198,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.journal = j
 	d.outbox = newOutbox(j, d.updates, d.metrics, d.retry, d.now, d.log)
+	d.intake = d.newIntake()
 	defer func() {
 		if err := j.Close(); err != nil {
 			d.log.Error().Err(err).Msg("closing journal")
@@ -265,18 +252,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer stopOutbox()
 	outbox.Go(func() { d.outbox.run(outboxCtx) })
 
-	var intake sync.WaitGroup
-	intake.Go(func() { d.runIntake(ctx) })
-	intake.Go(func() { d.runCompaction(ctx) })
+	var feeding sync.WaitGroup
+	feeding.Go(func() { d.intake.run(ctx) })
+	feeding.Go(func() { d.runCompaction(ctx) })
 	if d.dk != nil {
-		intake.Go(func() { d.dk.Run(ctx, j) })
+		feeding.Go(func() { d.dk.Run(ctx, j) })
 	}
 	wsErr := d.ws.Run(ctx, mews.WSHandler{
 		OnConnect:    d.onConnect,
 		OnEvents:     d.onEvents,
 		OnDisconnect: d.onDisconnect,
 	})
-	intake.Wait()
+	feeding.Wait()
 
 	d.log.Info().Msg("shutting down: letting in-flight encodes finish")
 	work.Wait()
@@ -286,6 +273,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return wsErr
 	}
 	return nil
+}
+
+// newIntake gives the intake the journal and outbox Run opened.
+func (d *Daemon) newIntake() *intake {
+	in := &intake{journal: d.journal, api: d.api, outbox: d.outbox, route: &d.route, log: d.log, errLog: d.mewsErrLog,
+		now: d.now, maxAge: d.cfg.Mews.MaxCommandAge.D(), reconcile: d.cfg.Mews.ReconcileInterval.D(),
+		reloads: d.reloads, applyReload: d.applyReload,
+		hints: hints.New(), catchUpCh: make(chan struct{}, 1), resume: map[string]bool{}}
+	in.beat.Store(time.Now().UnixNano())
+	return in
 }
 
 // newCutter gives the stations the journal and outbox Run opened.
@@ -307,10 +304,7 @@ func (d *Daemon) onConnect() {
 	}
 	d.connectedOnce = true
 	d.log.Info().Msg("connected to Mews; catching up with active commands")
-	select {
-	case d.catchUp <- struct{}{}:
-	default:
-	}
+	d.intake.requestCatchUp()
 	if d.dk != nil {
 		d.dk.Connected()
 	}
@@ -329,28 +323,11 @@ func (d *Daemon) onEvents(events []mews.Event) {
 		d.metrics.Event(string(ev.Type))
 		switch ev.Type {
 		case mews.EventDeviceCommand:
-			d.commandEvent(ev, at)
+			d.intake.event(ev, at)
 		case mews.EventReservation, mews.EventResource:
 			d.digitalEvent(ev, at)
 		default:
 			d.log.Debug().Str("type", string(ev.Type)).Str("id", ev.ID).Msg("event ignored")
 		}
-	}
-}
-
-// commandEvent decides whether an event is worth a fetch. Pending and
-// Received commands can need us, and Processing ones the journal does not
-// know (intake.go); our own Processing/Processed updates come back as
-// events too and must cost nothing.
-func (d *Daemon) commandEvent(ev mews.Event, at time.Time) {
-	switch mews.CommandState(ev.State) {
-	case mews.CommandPending, mews.CommandReceived:
-		d.hints.Add(ev.ID, at)
-	case mews.CommandProcessing:
-		d.processingEvent(ev.ID, at)
-	case mews.CommandCancelled:
-		d.cancelledEvent(ev.ID)
-	default:
-		d.log.Debug().Str(fieldCommand, ev.ID).Str(fieldState, ev.State).Msg("command event needs no action")
 	}
 }

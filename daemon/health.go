@@ -68,7 +68,10 @@ const intakeStall = 5 * time.Minute
 // in a pause Mews asked for (429 Retry-After) is waiting, not being stuck:
 // the stall is counted from the end of the pause.
 func (d *Daemon) Healthy() bool {
-	since := time.Unix(0, d.intakeBeat.Load())
+	if d.intake == nil {
+		return false
+	}
+	since := d.intake.lastBeat()
 	if paused := d.api.Limiter().PausedUntil(); paused.After(since) {
 		since = paused
 	}

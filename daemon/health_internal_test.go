@@ -22,12 +22,12 @@ func TestHealthyNeedsAJournalAndALiveIntake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &Daemon{journal: j, api: api}
-	d.intakeBeat.Store(time.Now().UnixNano())
+	d := &Daemon{journal: j, api: api, intake: &intake{}}
+	d.intake.beat.Store(time.Now().UnixNano())
 	if !d.Healthy() {
 		t.Error("a daemon with a journal and a live intake is not healthy")
 	}
-	d.intakeBeat.Store(time.Now().Add(-intakeStall - time.Second).UnixNano())
+	d.intake.beat.Store(time.Now().Add(-intakeStall - time.Second).UnixNano())
 	if d.Healthy() {
 		t.Error("a stuck intake counts as healthy")
 	}
@@ -37,7 +37,7 @@ func TestHealthyNeedsAJournalAndALiveIntake(t *testing.T) {
 	if !d.Healthy() {
 		t.Error("an intake waiting out a pause Mews asked for counts as stuck")
 	}
-	d.intakeBeat.Store(time.Now().UnixNano())
+	d.intake.beat.Store(time.Now().UnixNano())
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
 	}

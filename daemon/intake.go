@@ -4,50 +4,102 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/mews-keyd/mews-keyd/daemon/config"
+	"github.com/mews-keyd/mews-keyd/daemon/hints"
+	"github.com/mews-keyd/mews-keyd/daemon/journal"
 	"github.com/mews-keyd/mews-keyd/mews"
 )
 
 // maxBatch is the most ids commands/getAllByIds takes in one request.
 const maxBatch = 1000
 
-// runIntake is the single goroutine that admits commands, so an event and a
-// poll that find the same command cannot both admit it.
-func (d *Daemon) runIntake(ctx context.Context) {
-	reconcile := time.NewTicker(d.cfg.Mews.ReconcileInterval.D())
+// intake is the single goroutine (run) that admits commands, so an event
+// and a poll that find the same command cannot both admit it. It owns the
+// fields below beat; beat is its proof of life for the watchdog, and hints
+// and catchUpCh are how the WebSocket reader and others reach it.
+type intake struct {
+	journal     *journal.Journal
+	api         *mews.Client
+	outbox      *outbox
+	route       *atomic.Pointer[routing]
+	log         zerolog.Logger
+	errLog      zerolog.Logger // for errors an outage repeats per event
+	now         func() time.Time
+	maxAge      time.Duration
+	reconcile   time.Duration
+	reloads     <-chan reloadRequest
+	applyReload func(*config.Config) error
+
+	hints     *hints.Set
+	catchUpCh chan struct{}
+	// beat is when the loop last came round (UnixNano).
+	beat atomic.Int64
+
+	// resume holds commands a previous run accepted but never started; they
+	// are fetched again and queued without a second Accept.
+	resume map[string]bool
+	// clockChecked is set once the first catch-up has compared our clock
+	// with Mews's.
+	clockChecked bool
+}
+
+// requestCatchUp asks for a poll of the active commands, after a
+// (re)connection.
+func (in *intake) requestCatchUp() {
+	select {
+	case in.catchUpCh <- struct{}{}:
+	default:
+	}
+}
+
+// resumeLater makes a command accepted by a previous run be fetched and
+// queued again; before run starts.
+func (in *intake) resumeLater(id string, at time.Time) {
+	in.resume[id] = true
+	in.hints.Add(id, at)
+}
+
+// lastBeat is when the loop last came round.
+func (in *intake) lastBeat() time.Time { return time.Unix(0, in.beat.Load()) }
+
+// run admits commands until ctx ends.
+func (in *intake) run(ctx context.Context) {
+	reconcile := time.NewTicker(in.reconcile)
 	defer reconcile.Stop()
 	// The watchdog's proof of life (Healthy): an idle intake still comes
 	// round once a minute.
 	beat := time.NewTicker(time.Minute)
 	defer beat.Stop()
 	for {
-		d.intakeBeat.Store(time.Now().UnixNano())
+		in.beat.Store(time.Now().UnixNano())
 		select {
 		case <-ctx.Done():
 			return
 		case <-beat.C:
-		case <-d.hints.Ready():
-			ids, seen := d.hints.Take(maxBatch)
-			d.fetchAndAdmit(ctx, ids, seen)
-		case <-d.catchUp:
-			d.catchUpActive(ctx)
+		case <-in.hints.Ready():
+			ids, seen := in.hints.Take(maxBatch)
+			in.fetchAndAdmit(ctx, ids, seen)
+		case <-in.catchUpCh:
+			in.catchUpActive(ctx)
 		case <-reconcile.C:
-			d.catchUpActive(ctx)
-		case req := <-d.reloads:
-			req.done <- d.applyReload(req.cfg)
+			in.catchUpActive(ctx)
+		case req := <-in.reloads:
+			req.done <- in.applyReload(req.cfg)
 		}
 	}
 }
 
 // fetchAndAdmit fetches the commands events announced, skipping those the
 // journal already knows: a duplicate event costs no request.
-func (d *Daemon) fetchAndAdmit(ctx context.Context, ids []string, seen map[string]time.Time) {
+func (in *intake) fetchAndAdmit(ctx context.Context, ids []string, seen map[string]time.Time) {
 	fresh := ids[:0:0]
 	for _, id := range ids {
-		if d.admissible(id) {
+		if in.admissible(id) {
 			fresh = append(fresh, id)
 		}
 	}
@@ -55,12 +107,12 @@ func (d *Daemon) fetchAndAdmit(ctx context.Context, ids []string, seen map[strin
 		return
 	}
 	fetchStart := time.Now()
-	cmds, err := d.api.CommandsByIDs(ctx, fresh)
+	cmds, err := in.api.CommandsByIDs(ctx, fresh)
 	fetched := arrival{io: time.Since(fetchStart)}
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
 			// The reconcile poll picks these up again: nothing is lost.
-			d.mewsErrLog.Error().Err(err).Int("commands", len(fresh)).Msg("fetching announced commands failed; the next poll retries")
+			in.errLog.Error().Err(err).Int("commands", len(fresh)).Msg("fetching announced commands failed; the next poll retries")
 		}
 		return
 	}
@@ -72,14 +124,14 @@ func (d *Daemon) fetchAndAdmit(ctx context.Context, ids []string, seen map[strin
 	for _, id := range fresh {
 		if cmd, ok := byID[id]; ok {
 			fetched.seen = seen[id]
-			d.admit(cmd, fetched)
-		} else if d.resume[id] {
+			in.admit(cmd, fetched)
+		} else if in.resume[id] {
 			// Without this a vanished command would be fetched again at
 			// every poll, forever.
-			delete(d.resume, id)
-			d.log.Warn().Str(fieldCommand, id).Msg("command accepted before the restart no longer exists in Mews; not cutting")
-			if err := d.journal.Abandon(id, "gone from Mews while mews-keyd was down"); err != nil {
-				d.log.Error().Err(err).Str(fieldCommand, id).Msg("recording abandoned command")
+			delete(in.resume, id)
+			in.log.Warn().Str(fieldCommand, id).Msg("command accepted before the restart no longer exists in Mews; not cutting")
+			if err := in.journal.Abandon(id, "gone from Mews while mews-keyd was down"); err != nil {
+				in.log.Error().Err(err).Str(fieldCommand, id).Msg("recording abandoned command")
 			}
 		}
 	}
@@ -88,29 +140,29 @@ func (d *Daemon) fetchAndAdmit(ctx context.Context, ids []string, seen map[strin
 // catchUpActive processes every Pending or Received command: after a
 // (re)connect nothing created meanwhile is missed, and periodically as a
 // safety net.
-func (d *Daemon) catchUpActive(ctx context.Context) {
-	start := d.now()
-	cmds, err := d.api.ActiveCommands(ctx)
-	polled := arrival{seen: start, io: d.now().Sub(start)}
+func (in *intake) catchUpActive(ctx context.Context) {
+	start := in.now()
+	cmds, err := in.api.ActiveCommands(ctx)
+	polled := arrival{seen: start, io: in.now().Sub(start)}
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
-			d.mewsErrLog.Error().Err(err).Msg("fetching active commands failed; retrying at the next poll")
+			in.errLog.Error().Err(err).Msg("fetching active commands failed; retrying at the next poll")
 		}
 		return
 	}
-	if !d.clockChecked {
-		d.clockChecked = true
-		d.warnClockSkew()
+	if !in.clockChecked {
+		in.clockChecked = true
+		in.warnClockSkew()
 	}
 	for i := range cmds {
-		if d.admissible(cmds[i].ID) {
-			d.admit(&cmds[i], polled)
+		if in.admissible(cmds[i].ID) {
+			in.admit(&cmds[i], polled)
 		}
 	}
 	// Resumed commands Mews already shows as Processing are not active, so
 	// the poll above cannot return them: fetch them by id.
-	for id := range d.resume {
-		d.hints.Add(id, start)
+	for id := range in.resume {
+		in.hints.Add(id, start)
 	}
 }
 
@@ -124,13 +176,13 @@ func (d *Daemon) catchUpActive(ctx context.Context) {
 // Received commands, so such commands surface only through events like
 // this one. Our own Processing updates come back as events for commands
 // the journal knows: they cost one journal read and no request.
-func (d *Daemon) processingEvent(id string, at time.Time) {
-	_, known, err := d.journal.Get(id)
+func (in *intake) processingEvent(id string, at time.Time) {
+	_, known, err := in.journal.Get(id)
 	switch {
 	case err != nil:
-		d.log.Error().Err(err).Str(fieldCommand, id).Msg("reading journal")
+		in.log.Error().Err(err).Str(fieldCommand, id).Msg("reading journal")
 	case !known:
-		d.hints.Add(id, at)
+		in.hints.Add(id, at)
 	}
 }
 
@@ -138,12 +190,12 @@ func (d *Daemon) processingEvent(id string, at time.Time) {
 // so it is never cut — even while Mews is failing the Processing update
 // that would otherwise have told us. A command already taken by its worker
 // is left to that update.
-func (d *Daemon) cancelledEvent(id string) {
-	for _, st := range d.route.Load().stations {
+func (in *intake) cancelledEvent(id string) {
+	for _, st := range in.route.Load().stations {
 		if st.withdraw(id) {
-			d.log.Info().Str(fieldCommand, id).Str(fieldEncoder, st.name).Msg("command cancelled in Mews while queued; not cutting")
-			if err := d.journal.Abandon(id, "cancelled in Mews while queued"); err != nil {
-				d.log.Error().Err(err).Str(fieldCommand, id).Msg("recording abandoned command")
+			in.log.Info().Str(fieldCommand, id).Str(fieldEncoder, st.name).Msg("command cancelled in Mews while queued; not cutting")
+			if err := in.journal.Abandon(id, "cancelled in Mews while queued"); err != nil {
+				in.log.Error().Err(err).Str(fieldCommand, id).Msg("recording abandoned command")
 			}
 			return
 		}
@@ -157,13 +209,13 @@ var errLostTrack = errors.New("command is Processing in Mews but unknown to the 
 
 // admissible reports whether a command id may still need work: the journal
 // has not seen it, or it is a resumed command still waiting for its details.
-func (d *Daemon) admissible(id string) bool {
-	if d.resume[id] {
+func (in *intake) admissible(id string) bool {
+	if in.resume[id] {
 		return true
 	}
-	_, known, err := d.journal.Get(id)
+	_, known, err := in.journal.Get(id)
 	if err != nil {
-		d.log.Error().Err(err).Str(fieldCommand, id).Msg("reading journal")
+		in.log.Error().Err(err).Str(fieldCommand, id).Msg("reading journal")
 		return false
 	}
 	return !known
@@ -179,13 +231,13 @@ type arrival struct {
 	io   time.Duration
 }
 
-func (d *Daemon) admit(cmd *mews.Command, at arrival) {
-	log := d.log.With().Str(fieldCommand, cmd.ID).Str(fieldDevice, cmd.Device.Name).Logger()
-	if d.resume[cmd.ID] {
-		d.resumeCommand(cmd, at, log)
+func (in *intake) admit(cmd *mews.Command, at arrival) {
+	log := in.log.With().Str(fieldCommand, cmd.ID).Str(fieldDevice, cmd.Device.Name).Logger()
+	if in.resume[cmd.ID] {
+		in.resumeCommand(cmd, at, log)
 		return
 	}
-	st := d.stationFor(cmd.Device)
+	st := in.stationFor(cmd.Device)
 	ours := cmd.Device.Type == mews.DeviceKeyCutter && st != nil
 	switch {
 	case cmd.State.Final():
@@ -193,12 +245,12 @@ func (d *Daemon) admit(cmd *mews.Command, at arrival) {
 		return
 	case cmd.State == mews.CommandProcessing && ours:
 		// The reconciliation rule: see processingEvent.
-		d.rejectCommand(cmd, st.name, mews.CommandError, lostTrackNote, errLostTrack)
+		in.rejectCommand(cmd, st.name, mews.CommandError, lostTrackNote, errLostTrack)
 		return
 	case !ours:
 		// Journalled so that later events for it cost nothing and it is
 		// logged once, across restarts too.
-		if _, _, err := d.journal.Ignore(cmd.ID, cmd.Device.Name, "not a key cutter served here"); err != nil {
+		if _, _, err := in.journal.Ignore(cmd.ID, cmd.Device.Name, "not a key cutter served here"); err != nil {
 			log.Error().Err(err).Msg("recording ignored command")
 		}
 		log.Info().Str("device_type", string(cmd.Device.Type)).Str("device_id", cmd.Device.ID).
@@ -208,23 +260,23 @@ func (d *Daemon) admit(cmd *mews.Command, at arrival) {
 	log = log.With().Str(fieldEncoder, st.name).Logger()
 	data, err := cmd.KeyCutter()
 	if err != nil {
-		d.rejectCommand(cmd, st.name, mews.CommandError, "the key data sent by Mews could not be read", err)
+		in.rejectCommand(cmd, st.name, mews.CommandError, "the key data sent by Mews could not be read", err)
 		return
 	}
 	if len(data.LockIDs) == 0 {
-		d.rejectCommand(cmd, st.name, mews.CommandError, "the reservation has no room assigned in Mews; assign a room and cut the key again", nil)
+		in.rejectCommand(cmd, st.name, mews.CommandError, "the reservation has no room assigned in Mews; assign a room and cut the key again", nil)
 		return
 	}
 	if data.KeyCount < 1 {
-		d.rejectCommand(cmd, st.name, mews.CommandError, fmt.Sprintf("Mews asked for %d keys; nothing to cut", data.KeyCount), nil)
+		in.rejectCommand(cmd, st.name, mews.CommandError, fmt.Sprintf("Mews asked for %d keys; nothing to cut", data.KeyCount), nil)
 		return
 	}
-	if age, limit := d.commandAge(cmd), d.cfg.Mews.MaxCommandAge.D(); limit > 0 && age > limit {
-		d.rejectCommand(cmd, st.name, mews.CommandCancelled, tooOldNote(age, limit), nil)
+	if age, limit := in.commandAge(cmd), in.maxAge; limit > 0 && age > limit {
+		in.rejectCommand(cmd, st.name, mews.CommandCancelled, tooOldNote(age, limit), nil)
 		return
 	}
 	acceptStart := time.Now()
-	if _, _, err := d.journal.Accept(cmd.ID, st.name, cmd.Device.Name); err != nil {
+	if _, _, err := in.journal.Accept(cmd.ID, st.name, cmd.Device.Name); err != nil {
 		log.Error().Err(err).Msg("cannot record the command in the journal; not cutting")
 		return
 	}
@@ -237,61 +289,61 @@ func (d *Daemon) admit(cmd *mews.Command, at arrival) {
 // answer that delivered it, minus its creation. A PC clock that is off must
 // not make every key "too old" (or a stale one young). Without a Date, our
 // own clock is all there is.
-func (d *Daemon) commandAge(cmd *mews.Command) time.Duration {
+func (in *intake) commandAge(cmd *mews.Command) time.Duration {
 	now := cmd.ServerTime
 	if now.IsZero() {
-		now = d.now()
+		now = in.now()
 	}
 	return now.Sub(cmd.CreatedUtc)
 }
 
 // rejectCommand records a command that will not be encoded and queues its
 // final state for Mews.
-func (d *Daemon) rejectCommand(cmd *mews.Command, encoder string, state mews.CommandState, note string, cause error) {
-	log := d.log.With().Str(fieldCommand, cmd.ID).Str(fieldEncoder, encoder).Logger()
-	if _, _, err := d.journal.Accept(cmd.ID, encoder, cmd.Device.Name); err != nil {
+func (in *intake) rejectCommand(cmd *mews.Command, encoder string, state mews.CommandState, note string, cause error) {
+	log := in.log.With().Str(fieldCommand, cmd.ID).Str(fieldEncoder, encoder).Logger()
+	if _, _, err := in.journal.Accept(cmd.ID, encoder, cmd.Device.Name); err != nil {
 		log.Error().Err(err).Msg("cannot record the command in the journal")
 		return
 	}
 	log.Warn().AnErr("cause", cause).Str(fieldState, string(state)).Str("note", note).Msg("command not encoded")
-	d.queueReport(cmd.ID, state, note, log)
+	in.queueReport(cmd.ID, state, note, log)
 }
 
-func (d *Daemon) queueReport(id string, state mews.CommandState, note string, log zerolog.Logger) {
-	if err := d.journal.QueueReport(id, string(state), note); err != nil {
+func (in *intake) queueReport(id string, state mews.CommandState, note string, log zerolog.Logger) {
+	if err := in.journal.QueueReport(id, string(state), note); err != nil {
 		log.Error().Err(err).Msg("cannot record the report in the journal")
 		return
 	}
-	d.outbox.wake()
+	in.outbox.wake()
 }
 
-func (d *Daemon) stationFor(dev mews.Device) *station {
-	return d.route.Load().stationFor(dev.ID, dev.Identifier)
+func (in *intake) stationFor(dev mews.Device) *station {
+	return in.route.Load().stationFor(dev.ID, dev.Identifier)
 }
 
 // resumeCommand queues a command accepted by a previous run. Mews may show
 // it as Processing already (the update went out before the crash); it is
 // still ours to encode because the journal proves the encoder was never
 // called.
-func (d *Daemon) resumeCommand(cmd *mews.Command, at arrival, log zerolog.Logger) {
-	delete(d.resume, cmd.ID)
-	st := d.stationFor(cmd.Device)
+func (in *intake) resumeCommand(cmd *mews.Command, at arrival, log zerolog.Logger) {
+	delete(in.resume, cmd.ID)
+	st := in.stationFor(cmd.Device)
 	data, err := cmd.KeyCutter()
-	age, limit := d.commandAge(cmd), d.cfg.Mews.MaxCommandAge.D()
+	age, limit := in.commandAge(cmd), in.maxAge
 	switch {
 	case cmd.State.Final():
 		log.Info().Str(fieldState, string(cmd.State)).Msg("resumed command was closed in Mews meanwhile; not cutting")
-		if err := d.journal.Abandon(cmd.ID, "closed in Mews while mews-keyd was down"); err != nil {
+		if err := in.journal.Abandon(cmd.ID, "closed in Mews while mews-keyd was down"); err != nil {
 			log.Error().Err(err).Msg("recording abandoned command")
 		}
 	case st == nil:
-		d.queueReport(cmd.ID, mews.CommandError, "mews-keyd no longer serves this key cutter; please cut the key again", log)
+		in.queueReport(cmd.ID, mews.CommandError, "mews-keyd no longer serves this key cutter; please cut the key again", log)
 	case err != nil:
-		d.queueReport(cmd.ID, mews.CommandError, "the key data sent by Mews could not be read", log)
+		in.queueReport(cmd.ID, mews.CommandError, "the key data sent by Mews could not be read", log)
 	case limit > 0 && age > limit:
 		// The guest has waited through the restart; the same age rule as
 		// for a new command keeps a card from being cut for nobody.
-		d.queueReport(cmd.ID, mews.CommandCancelled, tooOldNote(age, limit), log)
+		in.queueReport(cmd.ID, mews.CommandCancelled, tooOldNote(age, limit), log)
 	default:
 		log.Info().Msg("resuming a command accepted before the restart")
 		st.enqueue(job{cmd: *cmd, data: data, seen: at.seen, io: at.io})
@@ -304,9 +356,9 @@ func (d *Daemon) resumeCommand(cmd *mews.Command, at arrival, log zerolog.Logger
 const maxClockSkew = time.Minute
 
 // warnClockSkew logs a warning when this machine's clock is off Mews's.
-func (d *Daemon) warnClockSkew() {
-	if skew, known := d.api.ClockSkew(); known && skew.Abs() > maxClockSkew {
-		d.log.Warn().Str("skew", skewWords(skew)).
+func (in *intake) warnClockSkew() {
+	if skew, known := in.api.ClockSkew(); known && skew.Abs() > maxClockSkew {
+		in.log.Warn().Str("skew", skewWords(skew)).
 			Msg("this machine's clock is off Mews's; key command ages use Mews's clock, but fix the clock (NTP) for the logs and digital key times")
 	}
 }
@@ -317,4 +369,21 @@ func skewWords(skew time.Duration) string {
 		return skew.Round(time.Second).String() + " behind Mews"
 	}
 	return (-skew).Round(time.Second).String() + " ahead of Mews"
+}
+
+// commandEvent decides whether an event is worth a fetch. Pending and
+// Received commands can need us, and Processing ones the journal does not
+// know (intake.go); our own Processing/Processed updates come back as
+// events too and must cost nothing.
+func (in *intake) event(ev mews.Event, at time.Time) {
+	switch mews.CommandState(ev.State) {
+	case mews.CommandPending, mews.CommandReceived:
+		in.hints.Add(ev.ID, at)
+	case mews.CommandProcessing:
+		in.processingEvent(ev.ID, at)
+	case mews.CommandCancelled:
+		in.cancelledEvent(ev.ID)
+	default:
+		in.log.Debug().Str(fieldCommand, ev.ID).Str(fieldState, ev.State).Msg("command event needs no action")
+	}
 }

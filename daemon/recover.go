@@ -36,8 +36,7 @@ func (d *Daemon) recover() error {
 		case journal.StepAccepted:
 			// Its details are fetched again: the journal keeps progress,
 			// not guest data.
-			d.resume[e.CommandID] = true
-			d.hints.Add(e.CommandID, d.now())
+			d.intake.resumeLater(e.CommandID, d.now())
 		}
 	}
 	return nil
