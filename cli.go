@@ -20,10 +20,7 @@ import (
 	"github.com/mews-keyd/mews-keyd/install"
 
 	// Encoder drivers register themselves.
-	_ "github.com/mews-keyd/mews-keyd/keys/exec"
-	_ "github.com/mews-keyd/mews-keyd/keys/fias"
-	_ "github.com/mews-keyd/mews-keyd/keys/httpenc"
-	_ "github.com/mews-keyd/mews-keyd/keys/sim"
+	_ "github.com/mews-keyd/mews-keyd/keys/all"
 )
 
 // Exit codes (SPEC §3).

@@ -3,7 +3,24 @@
 // registry through which drivers make themselves known by name.
 //
 // Drivers live in sub-packages (keys/sim, keys/exec, keys/httpenc, keys/fias)
-// and register in init(); the binary imports them for their side effect.
+// and register in init(); keys/all imports every one of them, and the
+// binary, the example-config tests and the demo import keys/all.
+//
+// Writing a driver:
+//  1. A package keys/<name> with a Config struct: defaults preset, decoded
+//     strictly from the encoder's TOML table (unknown keys are errors with
+//     their line), and a Validate method.
+//  2. A type implementing Encoder; Updater, Revoker and HealthReporter only
+//     if it can; `var _ keys.Encoder = (*Encoder)(nil)` says so at compile
+//     time. Errors are *Error (Failf, or the helpers in keys/wire): they
+//     carry the receptionist's note and say whether a card may have been
+//     cut, so nothing retries into a second card.
+//  3. func init() { keys.Register("<name>", driver{}) }.
+//  4. One line in keys/all/all.go (its test fails until it is there).
+//  5. A simulator in keys/<name>/<name>test when the driver speaks a
+//     protocol, and keystest.Run against it in the driver's tests.
+//  6. An annotated configs/<name>.toml (parsed by a test) and a section in
+//     the README.
 package keys
 
 import (

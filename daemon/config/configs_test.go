@@ -5,10 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	_ "github.com/mews-keyd/mews-keyd/keys/exec"
-	_ "github.com/mews-keyd/mews-keyd/keys/fias"
-	_ "github.com/mews-keyd/mews-keyd/keys/httpenc"
-	_ "github.com/mews-keyd/mews-keyd/keys/sim"
+	_ "github.com/mews-keyd/mews-keyd/keys/all"
 )
 
 // TestExampleConfigs keeps the annotated files in configs/ valid: they are

@@ -20,6 +20,7 @@ import (
 
 	"github.com/mews-keyd/mews-keyd/daemon"
 	"github.com/mews-keyd/mews-keyd/daemon/config"
+	_ "github.com/mews-keyd/mews-keyd/keys/all" // the demo runs what the product links
 	"github.com/mews-keyd/mews-keyd/mews"
 	"github.com/mews-keyd/mews-keyd/mews/mewstest"
 )

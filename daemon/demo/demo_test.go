@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/mews-keyd/mews-keyd/daemon/demo"
-
-	_ "github.com/mews-keyd/mews-keyd/keys/sim"
 )
 
 // TestDemoScenario runs the whole demo, shortened, and checks its summary:
