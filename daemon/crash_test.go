@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mews-keyd/mews-keyd/daemon/daemontest"
 	"github.com/mews-keyd/mews-keyd/mews"
 	"github.com/mews-keyd/mews-keyd/mews/mewstest"
 )
@@ -177,7 +178,7 @@ env = { LEDGER_FILE = %q, LEDGER_ADDR = %q }
 type daemonProc struct {
 	t          *testing.T
 	cmd        *osexec.Cmd
-	logs       *syncBuffer
+	logs       *daemontest.Log
 	handshakes int // handshakes before this process started
 	done       chan struct{}
 	err        error
@@ -185,7 +186,7 @@ type daemonProc struct {
 
 func (c *crashCase) start() *daemonProc {
 	c.t.Helper()
-	p := &daemonProc{t: c.t, logs: &syncBuffer{}, handshakes: len(c.srv.Handshakes()), done: make(chan struct{})}
+	p := &daemonProc{t: c.t, logs: daemontest.NewLog(), handshakes: len(c.srv.Handshakes()), done: make(chan struct{})}
 	p.cmd = osexec.Command(c.bin.daemon, "run", "--config", c.config)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {

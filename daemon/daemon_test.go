@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -13,7 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mews-keyd/mews-keyd/daemon"
-	"github.com/mews-keyd/mews-keyd/daemon/config"
+	"github.com/mews-keyd/mews-keyd/daemon/daemontest"
 	"github.com/mews-keyd/mews-keyd/mews"
 	"github.com/mews-keyd/mews-keyd/mews/mewstest"
 
@@ -45,36 +44,15 @@ delay = "20ms"
 
 // harness runs one daemon against one simulator.
 type harness struct {
-	t      *testing.T
-	srv    *mewstest.Server
-	dir    string
-	logs   *syncBuffer
-	cancel context.CancelFunc
-	done   chan error
-	d      *daemon.Daemon
-	// logged is signalled after every log line (waitLog).
-	logged chan struct{}
+	t    *testing.T
+	srv  *mewstest.Server
+	dir  string
+	logs *daemontest.Log
+	d    *daemontest.Daemon
 
 	mu       sync.Mutex
 	outcomes []daemon.Outcome
 	ended    []time.Time // when each outcome's encoder call returned
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func configText(srv *mewstest.Server, dir, extra string) string {
@@ -106,28 +84,31 @@ func startLogging(t *testing.T, srv *mewstest.Server, dir, extra string, level z
 	if extra == "" {
 		extra = encoders
 	}
-	cfg, _, err := config.Parse("test.toml", []byte(configText(srv, dir, extra)), func(string) string { return "" })
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	h := &harness{t: t, srv: srv, dir: dir, logs: &syncBuffer{}, done: make(chan error, 1), logged: make(chan struct{}, 1)}
-	log := zerolog.New(notifyWriter{h.logs, h.logged}).Level(level)
-	d, err := daemon.New(cfg, daemon.Deps{
-		Logger: log, Version: "test", ReportBackoff: 50 * time.Millisecond,
+	return launch(t, srv, dir, configText(srv, dir, extra), level)
+}
+
+// launch runs a daemon on config text, records every encoder outcome, and
+// waits until it is connected; opts adjust its Deps.
+func launch(t *testing.T, srv *mewstest.Server, dir, text string, level zerolog.Level, opts ...func(*daemon.Deps)) *harness {
+	t.Helper()
+	h := &harness{t: t, srv: srv, dir: dir, logs: daemontest.NewLog()}
+	deps := daemon.Deps{
+		Logger: zerolog.New(h.logs).Level(level), Version: "test", ReportBackoff: 50 * time.Millisecond,
 		OnEncoded: func(o daemon.Outcome) {
 			h.mu.Lock()
 			h.outcomes = append(h.outcomes, o)
 			h.ended = append(h.ended, time.Now())
 			h.mu.Unlock()
 		},
-	})
+	}
+	for _, o := range opts {
+		o(&deps)
+	}
+	d, err := daemontest.Start(text, deps)
 	if err != nil {
-		t.Fatalf("daemon.New: %v", err)
+		t.Fatal(err)
 	}
 	h.d = d
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel = cancel
-	go func() { h.done <- d.Run(ctx) }()
 	t.Cleanup(h.stop)
 	h.waitFor("daemon connected", func(s *mewstest.Server) bool { return s.Sockets() > 0 })
 	return h
@@ -135,13 +116,10 @@ func startLogging(t *testing.T, srv *mewstest.Server, dir, extra string, level z
 
 func (h *harness) stop() {
 	h.t.Helper()
-	if h.cancel == nil {
-		return
-	}
-	h.cancel()
-	h.cancel = nil
+	stopped := make(chan error, 1)
+	go func() { stopped <- h.d.Stop() }()
 	select {
-	case err := <-h.done:
+	case err := <-stopped:
 		if err != nil {
 			h.t.Errorf("Run returned %v", err)
 		}
@@ -167,7 +145,7 @@ func (h *harness) waitLog(what string, cond func(logs string) bool) {
 	defer deadline.Stop()
 	for !cond(h.logs.String()) {
 		select {
-		case <-h.logged:
+		case <-h.logs.Changed():
 		case <-deadline.C:
 			h.t.Fatalf("waiting for %s\nlogs:\n%s", what, h.logs.String())
 		}

@@ -13,7 +13,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mews-keyd/mews-keyd/daemon"
-	"github.com/mews-keyd/mews-keyd/daemon/config"
 	"github.com/mews-keyd/mews-keyd/daemon/digitalkeys"
 	"github.com/mews-keyd/mews-keyd/daemon/journal"
 	"github.com/mews-keyd/mews-keyd/mews"
@@ -39,23 +38,10 @@ delay = "1ms"
 // does with them.
 type digitalHarness struct {
 	*harness
-	changed chan struct{} // signalled on every outcome and log line
+	changed chan struct{} // signalled on every outcome
 
 	mu       sync.Mutex
 	outcomes []daemon.DigitalOutcome
-}
-
-// notifyWriter signals changed after every write, so tests can wait on the
-// log without polling.
-type notifyWriter struct {
-	buf     *syncBuffer
-	changed chan struct{}
-}
-
-func (w notifyWriter) Write(p []byte) (int, error) {
-	n, err := w.buf.Write(p)
-	signal(w.changed)
-	return n, err
 }
 
 func signal(ch chan struct{}) {
@@ -79,39 +65,22 @@ func startDigital(t *testing.T, srv *mewstest.Server, dir, digital, encoders str
 // startDigitalText is startDigital with the whole config text given.
 func startDigitalText(t *testing.T, srv *mewstest.Server, dir, text string, opts ...func(*daemon.Deps)) *digitalHarness {
 	t.Helper()
-	cfg, _, err := config.Parse("test.toml", []byte(text), func(string) string { return "" })
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
 	dh := &digitalHarness{changed: make(chan struct{}, 1)}
-	h := &harness{t: t, srv: srv, dir: dir, logs: &syncBuffer{}, done: make(chan error, 1)}
-	dh.harness = h
-	log := zerolog.New(notifyWriter{h.logs, dh.changed}).Level(zerolog.DebugLevel)
-	deps := daemon.Deps{
-		Logger: log, Version: "test", ReportBackoff: 20 * time.Millisecond,
-		OnDigitalKey: func(o daemon.DigitalOutcome) {
+	record := func(deps *daemon.Deps) {
+		deps.ReportBackoff = 20 * time.Millisecond
+		deps.OnDigitalKey = func(o daemon.DigitalOutcome) {
 			dh.mu.Lock()
 			dh.outcomes = append(dh.outcomes, o)
 			dh.mu.Unlock()
 			signal(dh.changed)
-		},
+		}
 	}
-	for _, o := range opts {
-		o(&deps)
-	}
-	d, err := daemon.New(cfg, deps)
-	if err != nil {
-		t.Fatalf("daemon.New: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel = cancel
-	go func() { h.done <- d.Run(ctx) }()
-	t.Cleanup(h.stop)
+	dh.harness = launch(t, srv, dir, text, zerolog.DebugLevel, append([]func(*daemon.Deps){record}, opts...)...)
 	// Both start-up catch-ups are over before a test counts requests.
-	h.waitFor("first catch-ups", func(s *mewstest.Server) bool {
+	dh.waitFor("first catch-ups", func(s *mewstest.Server) bool {
 		return s.Sockets() > 0 && s.RequestCount(mews.OpReservations) > 0 && s.RequestCount(mews.OpActiveCommands) > 0
 	})
-	dh.until("catch-up done", func() bool { return strings.Contains(h.logs.String(), "digital key catch-up") })
+	dh.until("catch-up done", func() bool { return strings.Contains(dh.logs.String(), "digital key catch-up") })
 	return dh
 }
 
@@ -123,6 +92,7 @@ func (dh *digitalHarness) until(what string, cond func() bool) {
 	for !cond() {
 		select {
 		case <-dh.changed:
+		case <-dh.logs.Changed():
 		case <-deadline.C:
 			dh.t.Fatalf("waiting for %s\nlogs:\n%s", what, dh.logs.String())
 		}

@@ -26,30 +26,15 @@ import (
 // outcome, for tests that must know when the encoder ran.
 func startObserved(t *testing.T, srv *mewstest.Server, dir string) (*harness, <-chan daemon.Outcome) {
 	t.Helper()
-	cfg, _, err := config.Parse("test.toml", []byte(configText(srv, dir, encoders)), func(string) string { return "" })
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	h := &harness{t: t, srv: srv, dir: dir, logs: &syncBuffer{}, done: make(chan error, 1)}
 	encoded := make(chan daemon.Outcome, 100)
-	d, err := daemon.New(cfg, daemon.Deps{
-		Logger: zerolog.New(h.logs).Level(zerolog.DebugLevel), Version: "test",
-		ReportBackoff: 10 * time.Millisecond,
-		OnEncoded: func(o daemon.Outcome) {
-			h.mu.Lock()
-			h.outcomes = append(h.outcomes, o)
-			h.mu.Unlock()
+	h := launch(t, srv, dir, configText(srv, dir, encoders), zerolog.DebugLevel, func(deps *daemon.Deps) {
+		deps.ReportBackoff = 10 * time.Millisecond
+		record := deps.OnEncoded
+		deps.OnEncoded = func(o daemon.Outcome) {
+			record(o)
 			encoded <- o
-		},
+		}
 	})
-	if err != nil {
-		t.Fatalf("daemon.New: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel = cancel
-	go func() { h.done <- d.Run(ctx) }()
-	t.Cleanup(h.stop)
-	h.waitFor("daemon connected", func(s *mewstest.Server) bool { return s.Sockets() > 0 })
 	return h, encoded
 }
 

@@ -12,7 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mews-keyd/mews-keyd/daemon"
-	"github.com/mews-keyd/mews-keyd/daemon/config"
+	"github.com/mews-keyd/mews-keyd/daemon/daemontest"
 	"github.com/mews-keyd/mews-keyd/daemon/status"
 	"github.com/mews-keyd/mews-keyd/mews"
 	"github.com/mews-keyd/mews-keyd/mews/mewstest"
@@ -34,25 +34,18 @@ status_listen = "127.0.0.1:0"
 device_id = %q
 encoder = "desk-1"
 `, srv.MewsTOML(), t.TempDir(), encoders, mewstest.KeyCutter1.ID)
-	cfg, _, err := config.Parse("status.toml", []byte(text), func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
 	encoded := make(chan daemon.Outcome, 1)
-	d, err := daemon.New(cfg, daemon.Deps{Logger: zerolog.Nop(), Version: "9.9.9",
+	d, err := daemontest.Start(text, daemon.Deps{Logger: zerolog.Nop(), Version: "9.9.9",
 		OnEncoded: func(o daemon.Outcome) { encoded <- o }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
 	defer func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := d.Stop(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	}()
+	ctx := context.Background()
 	// The catch-up poll follows the daemon's own view of being connected.
 	wait(t, srv, func(s *mewstest.Server) bool {
 		return s.RequestCount(mews.OpActiveCommands) > 0 && d.StatusAddr() != ""

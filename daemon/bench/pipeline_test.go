@@ -11,7 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mews-keyd/mews-keyd/daemon"
-	"github.com/mews-keyd/mews-keyd/daemon/config"
+	"github.com/mews-keyd/mews-keyd/daemon/daemontest"
 	"github.com/mews-keyd/mews-keyd/mews"
 	"github.com/mews-keyd/mews-keyd/mews/mewstest"
 
@@ -63,8 +63,7 @@ encoder = %q
 // pipeline is one daemon running in this process.
 type pipeline struct {
 	srv      *mewstest.Server
-	cancel   context.CancelFunc
-	done     chan error
+	d        *daemontest.Daemon
 	outcomes chan daemon.Outcome
 }
 
@@ -73,12 +72,8 @@ type pipeline struct {
 // into nothing: the log calls of a production daemon are part of its cost.
 func startPipeline(b *testing.B, srv *mewstest.Server, text string, outcomes int) *pipeline {
 	b.Helper()
-	cfg, _, err := config.Parse("bench.toml", []byte(text), func(string) string { return "" })
-	if err != nil {
-		b.Fatalf("config: %v", err)
-	}
-	p := &pipeline{srv: srv, done: make(chan error, 1), outcomes: make(chan daemon.Outcome, outcomes)}
-	d, err := daemon.New(cfg, daemon.Deps{
+	p := &pipeline{srv: srv, outcomes: make(chan daemon.Outcome, outcomes)}
+	d, err := daemontest.Start(text, daemon.Deps{
 		Logger:  zerolog.New(io.Discard).Level(zerolog.InfoLevel),
 		Version: "bench",
 		OnEncoded: func(o daemon.Outcome) {
@@ -90,11 +85,9 @@ func startPipeline(b *testing.B, srv *mewstest.Server, text string, outcomes int
 		},
 	})
 	if err != nil {
-		b.Fatalf("daemon.New: %v", err)
+		b.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p.cancel = cancel
-	go func() { p.done <- d.Run(ctx) }()
+	p.d = d
 	b.Cleanup(p.stop)
 	p.wait(b, "connected and polled", func(s *mewstest.Server) bool {
 		return s.Sockets() > 0 && s.RequestCount(mews.OpActiveCommands) > 0
@@ -103,12 +96,7 @@ func startPipeline(b *testing.B, srv *mewstest.Server, text string, outcomes int
 }
 
 func (p *pipeline) stop() {
-	if p.cancel == nil {
-		return
-	}
-	p.cancel()
-	p.cancel = nil
-	if err := <-p.done; err != nil {
+	if err := p.d.Stop(); err != nil {
 		panic(fmt.Sprintf("bench: daemon Run: %v", err))
 	}
 }

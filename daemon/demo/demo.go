@@ -19,7 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mews-keyd/mews-keyd/daemon"
-	"github.com/mews-keyd/mews-keyd/daemon/config"
+	"github.com/mews-keyd/mews-keyd/daemon/daemontest"
 	_ "github.com/mews-keyd/mews-keyd/keys/all" // the demo runs what the product links
 	"github.com/mews-keyd/mews-keyd/mews"
 	"github.com/mews-keyd/mews-keyd/mews/mewstest"
@@ -111,26 +111,17 @@ func Run(ctx context.Context, opts Options) error {
 
 	text := fmt.Sprintf(configTemplate, srv.MewsTOML(),
 		stateDir, mewstest.KeyCutter1.ID, mewstest.KeyCutter2.Identifier, backOffice.ID)
-	cfg, _, err := config.Parse("demo.toml", []byte(text), func(string) string { return "" })
-	if err != nil {
-		return fmt.Errorf("demo config: %w", err)
-	}
-
 	rec := newRecorder(out)
-	d, err := daemon.New(cfg, daemon.Deps{Logger: opts.Logger, Version: opts.Version, OnEncoded: rec.encoded, OnDigitalKey: rec.digital})
+	d, err := daemontest.Start(text, daemon.Deps{Logger: opts.Logger, Version: opts.Version, OnEncoded: rec.encoded, OnDigitalKey: rec.digital})
 	if err != nil {
-		return err
+		return fmt.Errorf("demo: %w", err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	done := make(chan error, 1)
-	go func() { done <- d.Run(runCtx) }()
+	defer d.Stop()
 
 	fmt.Fprintf(out, "mews-keyd demo: simulated Mews at %s, three simulated encoders (desk-1, desk-2, back-office)\n\n", srv.URL())
 	sc := &scenario{srv: srv, rec: rec, out: out, step: opts.Duration / 12}
 	scErr := sc.play(ctx)
-	stop()
-	runErr := <-done
+	runErr := d.Stop()
 	rec.summary(srv)
 	return errors.Join(scErr, runErr)
 }
