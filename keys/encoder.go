@@ -48,6 +48,9 @@ type Request struct {
 	// drivers that are configured per device in Mews.
 	APIURL     string
 	CutterData string
+	// KeyCutterID is the command's KeyCutterId, the key cutter's identifier
+	// in Mews, which names the encoder in lock systems such as Salto.
+	KeyCutterID string
 }
 
 // Guest is the key holder. It is personal data: log it at debug level only.
