@@ -103,6 +103,9 @@ type Unit struct {
 	Control byte
 	// Msg is the message, when Control is zero and Err nil.
 	Msg Message
+	// Checked is true for a message that carried its LRC, false for one
+	// with 0x0D in its place.
+	Checked bool
 	// Err is ErrChecksum or ErrMalformed (or wraps one) for a message that
 	// arrived damaged.
 	Err error
@@ -183,12 +186,13 @@ func (r *Reader) unit(check byte, oversize bool) Unit {
 	if oversize {
 		return Unit{Err: fmt.Errorf("%w: longer than %d bytes", ErrMalformed, MaxFrame)}
 	}
-	if check != noLRC && check != checksum(r.frame)^etx {
+	checked := check != noLRC
+	if checked && check != checksum(r.frame)^etx {
 		return Unit{Err: ErrChecksum}
 	}
 	m, err := DecodeMessage(r.frame)
 	if err != nil {
 		return Unit{Err: err}
 	}
-	return Unit{Msg: m}
+	return Unit{Msg: m, Checked: checked}
 }

@@ -55,6 +55,7 @@ type unit struct {
 	control byte
 	msg     string
 	err     error
+	checked bool
 }
 
 func readUnits(t *testing.T, r io.Reader) []unit {
@@ -69,7 +70,7 @@ func readUnits(t *testing.T, r io.Reader) []unit {
 			}
 			return us
 		}
-		us = append(us, unit{u.Control, u.Msg.String(), u.Err})
+		us = append(us, unit{u.Control, u.Msg.String(), u.Err, u.Checked})
 	}
 }
 
@@ -110,12 +111,12 @@ func TestReader(t *testing.T) {
 
 	want := []unit{
 		{control: salto.ACK},
-		{msg: "CN|Enc 1|2A"},
+		{msg: "CN|Enc 1|2A", checked: true},
 		{control: salto.NAK},
 		{control: salto.ENQ},
 		{err: salto.ErrChecksum},
 		{msg: "CO|0"},
-		{msg: "OV"},
+		{msg: "OV", checked: true},
 		{err: salto.ErrMalformed},
 		{err: salto.ErrMalformed},
 		{control: salto.ACK},
@@ -123,7 +124,7 @@ func TestReader(t *testing.T) {
 	for _, n := range []int{len(stream), 1, 3, 7} {
 		got := readUnits(t, &chunkReader{b: stream, n: n})
 		if !slices.EqualFunc(got, want, func(a, b unit) bool {
-			return a.control == b.control && a.msg == b.msg && errors.Is(a.err, b.err) && (a.err == nil) == (b.err == nil)
+			return a.control == b.control && a.msg == b.msg && errors.Is(a.err, b.err) && (a.err == nil) == (b.err == nil) && a.checked == b.checked
 		}) {
 			t.Errorf("reads of %d bytes: units\n got %+v\nwant %+v", n, got, want)
 		}

@@ -42,6 +42,8 @@ const (
 	ModeClose
 	// ModeAckClose sends ACK, then closes the connection without answering.
 	ModeAckClose
+	// ModeAnswerOnly sends the ModeOK answer without an ACK before it.
+	ModeAnswerOnly
 )
 
 // Writes is how answers are cut into TCP writes.
@@ -71,6 +73,9 @@ type Record struct {
 	At  time.Time
 	// Refused is true when it was answered NAK (SetNAK, SetBusy).
 	Refused bool
+	// Checked is true when the message carried an LRC, false when 0x0D
+	// stood in for it.
+	Checked bool
 }
 
 // Command is the record's command without its card count: "CN" for "CN2".
@@ -299,7 +304,7 @@ func (s *Interface) serve(c net.Conn) {
 				return
 			}
 		default:
-			if !s.message(c, u.Msg, &pending) {
+			if !s.message(c, u, &pending) {
 				return
 			}
 		}
@@ -307,13 +312,14 @@ func (s *Interface) serve(c net.Conn) {
 }
 
 // message handles one well-formed message; false ends the connection.
-func (s *Interface) message(c net.Conn, m salto.Message, pending *int) bool {
+func (s *Interface) message(c net.Conn, u salto.Unit, pending *int) bool {
+	m := u.Msg
 	s.mu.Lock()
 	refuse := s.busy || s.naks > 0
 	if s.naks > 0 {
 		s.naks--
 	}
-	s.received = append(s.received, Record{Msg: m, At: time.Now(), Refused: refuse})
+	s.received = append(s.received, Record{Msg: m, At: time.Now(), Refused: refuse, Checked: u.Checked})
 	s.signal()
 	mode, writes, delay := s.mode, s.writes, s.delay
 	if !refuse && mode != ModeNoAck && mode != ModeClose {
@@ -330,7 +336,7 @@ func (s *Interface) message(c net.Conn, m salto.Message, pending *int) bool {
 	case mode == ModeClose:
 		return false
 	}
-	if writes != WritesCoalesced {
+	if writes != WritesCoalesced && mode != ModeAnswerOnly {
 		if write(c, []byte{salto.ACK}) != nil {
 			return false
 		}

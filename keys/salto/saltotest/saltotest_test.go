@@ -77,7 +77,7 @@ func TestProtocol(t *testing.T) {
 	if want := (salto.Message{"CN2", "Enc 1", "SN000001", "SN000002"}); !slices.Equal(u.Msg, want) {
 		t.Errorf("answer %+v, want %q", u, want)
 	}
-	if r, ok := saltotest.Last(s.Received(), "CN"); !ok || !slices.Equal(r.Msg, cn) || r.Refused {
+	if r, ok := saltotest.Last(s.Received(), "CN"); !ok || !slices.Equal(r.Msg, cn) || r.Refused || r.Checked {
 		t.Errorf("recorded %+v, want %q", r, cn)
 	}
 
