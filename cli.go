@@ -23,6 +23,7 @@ import (
 	_ "github.com/mews-keyd/mews-keyd/keys/exec"
 	_ "github.com/mews-keyd/mews-keyd/keys/fias"
 	_ "github.com/mews-keyd/mews-keyd/keys/httpenc"
+	_ "github.com/mews-keyd/mews-keyd/keys/salto"
 	_ "github.com/mews-keyd/mews-keyd/keys/sim"
 )
 
