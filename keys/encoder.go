@@ -2,8 +2,9 @@
 // lock-system driver implements, the request and result types, and the
 // registry through which drivers make themselves known by name.
 //
-// Drivers live in sub-packages (keys/sim, keys/exec, keys/httpenc, keys/fias)
-// and register in init(); the binary imports them for their side effect.
+// Drivers live in sub-packages (keys/sim, keys/exec, keys/httpenc, keys/fias,
+// keys/salto) and register in init(); the binary imports them for their side
+// effect.
 package keys
 
 import (

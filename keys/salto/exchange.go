@@ -159,14 +159,16 @@ func (x *exchange) answer(ctx context.Context, began time.Time) (Message, error)
 	for {
 		u, err := x.rd.Next()
 		switch {
+		case err == nil && u.Err != nil:
+			return nil, damaged(u.Err)
+		case err == nil && u.Control == 0:
+			return u.Msg, nil
+		case err == nil:
+			// A stray control byte: the answer is still to come.
 		case ctx.Err() != nil:
 			return nil, wire.NoAnswer(ctx, "Salto", began)
-		case err != nil:
+		default:
 			return nil, &keys.Error{Msg: "Salto interface closed the connection before answering", MaybeCut: true, Err: err}
-		case u.Err != nil:
-			return nil, damaged(u.Err)
-		case u.Control == 0:
-			return u.Msg, nil
 		}
 	}
 }
