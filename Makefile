@@ -66,7 +66,8 @@ torture:
 # `make test` already runs the committed seed corpora.
 FUZZTIME ?= 10s
 FUZZ_TARGETS := ./mews/:FuzzDecodeFrame ./mews/:FuzzAPIResponse ./keys/fias/:FuzzFrameReader \
-	./keys/fias/:FuzzDecodeRecord ./daemon/config/:FuzzParse ./daemon/journal/:FuzzSalvage
+	./keys/fias/:FuzzDecodeRecord ./daemon/config/:FuzzParse ./daemon/journal/:FuzzSalvage \
+	./keys/salto/:FuzzReader ./keys/salto/:FuzzDecodeMessage
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \

@@ -34,8 +34,9 @@ func cardRequest(cmd *mews.Command, data *mews.KeyCutterData, encoder string, ro
 			Email:               data.Email,
 			Phone:               data.Telephone,
 		},
-		APIURL:     data.APIURL,
-		CutterData: data.KeyCutterData,
+		APIURL:      data.APIURL,
+		CutterData:  data.KeyCutterData,
+		KeyCutterID: data.KeyCutterID,
 	}
 }
 

@@ -2,8 +2,8 @@
 // lock-system driver implements, the request and result types, and the
 // registry through which drivers make themselves known by name.
 //
-// Drivers live in sub-packages (keys/sim, keys/exec, keys/httpenc, keys/fias)
-// and register in init(); keys/all imports every one of them, and the
+// Drivers live in sub-packages (keys/sim, keys/exec, keys/httpenc, keys/fias,
+// keys/salto) and register in init(); keys/all imports every one of them, and the
 // binary, the example-config tests and the demo import keys/all.
 //
 // Writing a driver:
@@ -65,6 +65,9 @@ type Request struct {
 	// drivers that are configured per device in Mews.
 	APIURL     string
 	CutterData string
+	// KeyCutterID is the command's KeyCutterId, the key cutter's identifier
+	// in Mews, which names the encoder in lock systems such as Salto.
+	KeyCutterID string
 }
 
 // Guest is the key holder. It is personal data: log it at debug level only.

@@ -8,5 +8,6 @@ import (
 	_ "github.com/mews-keyd/mews-keyd/keys/exec"    // exec: a vendor program per operation
 	_ "github.com/mews-keyd/mews-keyd/keys/fias"    // fias: FIAS lock systems
 	_ "github.com/mews-keyd/mews-keyd/keys/httpenc" // http: a vendor web service
+	_ "github.com/mews-keyd/mews-keyd/keys/salto"   // salto: Salto PMS Industry Standard
 	_ "github.com/mews-keyd/mews-keyd/keys/sim"     // sim: simulated, for the demo and tests
 )

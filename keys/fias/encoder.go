@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mews-keyd/mews-keyd/keys"
+	"github.com/mews-keyd/mews-keyd/keys/internal/ascii"
 )
 
 // Log field names.
@@ -238,7 +239,7 @@ func (e *Encoder) rooms(req keys.Request) []string {
 // "10|1" would become "101", someone else's door.
 func sendable(rooms []string) error {
 	for _, room := range rooms {
-		if c, bad := unsendable(room); bad {
+		if c, bad := ascii.Unsendable(room, separator); bad {
 			return keys.Failf("room %q cannot be sent to the lock system (it contains %q)", room, string(c))
 		}
 	}
@@ -341,7 +342,7 @@ func answerError(ans Record) error {
 	if as == "OK" {
 		return nil
 	}
-	msg := strings.TrimSpace(fromWire(ans.Get("CT")))
+	msg := strings.TrimSpace(ascii.FromLatin1(ans.Get("CT")))
 	if msg == "" {
 		msg = statusText[as]
 	}
@@ -357,7 +358,7 @@ func answerError(ans Record) error {
 func trackKeys(ans Record) []keys.Key {
 	var ks []keys.Key
 	for _, id := range []string{"$1", "$2", "$3", "$4"} {
-		if v := strings.TrimSpace(fromWire(ans.Get(id))); v != "" {
+		if v := strings.TrimSpace(ascii.FromLatin1(ans.Get(id))); v != "" {
 			ks = append(ks, keys.Key{ID: v, Type: keys.KeyRfidTag, Value: v})
 		}
 	}

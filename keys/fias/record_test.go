@@ -61,15 +61,6 @@ func TestClean(t *testing.T) {
 	}
 }
 
-func TestFromWire(t *testing.T) {
-	if got := fromWire("Carte invalid\xe9e"); got != "Carte invalidée" {
-		t.Errorf("Latin-1 text = %q", got)
-	}
-	if got := fromWire("déjà"); got != "déjà" {
-		t.Errorf("UTF-8 text = %q", got)
-	}
-}
-
 func FuzzDecodeRecord(f *testing.F) {
 	f.Add([]byte("KA|ASOK|KC1|WS1|G#1234|$2043A1F22|DA261127|TI101534|"))
 	f.Add([]byte("LR|RIKR|FLKCKTRNWSDATIG#GNGAGD|"))
