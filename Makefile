@@ -52,7 +52,7 @@ clean:
 # bench-results.json; BENCH_IDLE is how long the idle footprint is watched.
 BENCH_IDLE ?= 30s
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3s -timeout 15m ./daemon/bench/ \
+	$(GO) test -run '^$$' -bench . -benchtime 3s -timeout 15m ./daemon/tools/bench/ \
 		-bench.json=$(CURDIR)/bench-results.json -bench.idle=$(BENCH_IDLE)
 
 # Randomized, seeded soak of the real binary under injected faults; a
@@ -60,7 +60,7 @@ bench:
 TORTURE_DURATION ?= 60s
 TORTURE_SEED ?= 0
 torture:
-	$(GO) run ./daemon/torture -duration $(TORTURE_DURATION) -seed $(TORTURE_SEED)
+	$(GO) run ./daemon/tools/torture -duration $(TORTURE_DURATION) -seed $(TORTURE_SEED)
 
 # Each fuzz target for FUZZTIME (go test -fuzz takes one target at a time).
 # `make test` already runs the committed seed corpora.

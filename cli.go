@@ -15,7 +15,7 @@ import (
 	"github.com/mews-keyd/mews-keyd/daemon"
 	"github.com/mews-keyd/mews-keyd/daemon/config"
 	"github.com/mews-keyd/mews-keyd/daemon/demo"
-	"github.com/mews-keyd/mews-keyd/daemon/logging"
+	"github.com/mews-keyd/mews-keyd/install/logging"
 	"github.com/mews-keyd/mews-keyd/daemon/status"
 	"github.com/mews-keyd/mews-keyd/install"
 

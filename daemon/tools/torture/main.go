@@ -22,7 +22,7 @@
 //
 // Usage:
 //
-//	go run ./daemon/torture [-seed N] [-duration 60s] [-bin path/to/mews-keyd]
+//	go run ./daemon/tools/torture [-seed N] [-duration 60s] [-bin path/to/mews-keyd]
 //
 // It prints the seed, the fault counts and each invariant, and exits 1 on a
 // violation. The plan depends only on the seed and the duration, so the
@@ -59,7 +59,7 @@ func runMain() int {
 		*seed = rand.Uint64()%1_000_000_000 + 1
 	}
 	fmt.Printf("torture: seed %d, duration %s\n", *seed, *duration)
-	fmt.Printf("reproduce: go run ./daemon/torture -seed %d -duration %s\n", *seed, *duration)
+	fmt.Printf("reproduce: go run ./daemon/tools/torture -seed %d -duration %s\n", *seed, *duration)
 
 	dir, err := os.MkdirTemp("", "mews-keyd-torture-")
 	if err != nil {
