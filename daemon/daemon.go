@@ -78,7 +78,22 @@ type Outcome struct {
 	Duration time.Duration
 }
 
-// Daemon is the running pipeline.
+// Daemon wires the parts and runs them; it does none of their work. Each
+// part is a type that owns its goroutine and its state:
+//   - the WebSocket client's reader hands events to the intake and the
+//     digital-key pipeline (onEvents);
+//   - intake: one goroutine admits commands into the stations' queues,
+//     and applies reloads;
+//   - station: one worker per encoder cuts its queue's cards in order
+//     (cutter.encode);
+//   - outbox: one goroutine delivers the final states to Mews;
+//   - digitalkeys.Pipeline: one goroutine issues, changes and revokes
+//     digital keys;
+//   - runCompaction and the status server: one goroutine each.
+//
+// Run starts them in that order after the journal is open and recovered,
+// and stops them the other way round: the feeders first, then the stations
+// (the card in hand finishes), then the outbox (one last delivery).
 type Daemon struct {
 	cfg  *config.Config
 	deps Deps

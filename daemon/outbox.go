@@ -57,7 +57,7 @@ func (o *outbox) wake() {
 // still shows active.
 func (o *outbox) refusedCount() int { return int(o.refused.Load()) }
 
-// runOutbox delivers journalled state updates to Mews until each is
+// run delivers journalled state updates to Mews until each is
 // accepted or Mews shows the command closed. A Mews outage only delays
 // reports; it never blocks encoding and never loses an outcome: the reports
 // stay in the journal, across restarts too.

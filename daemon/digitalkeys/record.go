@@ -21,7 +21,7 @@ type record struct {
 	RetryAt  time.Time `json:"retry_at"`
 	Attempts int       `json:"attempts,omitempty"`
 	// Gone are keys Mews must stop showing; ValidityOwed says the tokens
-	// of Keys still carry old dates. See digital_writeback.go.
+	// of Keys still carry old dates. See writeback.go.
 	Gone              []storedKey `json:"gone,omitempty"`
 	ValidityOwed      bool        `json:"validity_owed,omitempty"`
 	WriteBackAt       time.Time   `json:"write_back_at"`
