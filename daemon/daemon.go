@@ -91,7 +91,8 @@ type Outcome struct {
 //     digital keys;
 //   - runCompaction and the status server: one goroutine each.
 //
-// Run starts them in that order after the journal is open and recovered,
+// Run opens and recovers the journal, starts the stations and the outbox,
+// then what feeds them (intake, digital keys, compaction, the WebSocket),
 // and stops them the other way round: the feeders first, then the stations
 // (the card in hand finishes), then the outbox (one last delivery).
 type Daemon struct {
