@@ -51,7 +51,39 @@ type SkippedEvent struct {
 // others; a frame that is not an Events object at all is ErrMalformedFrame.
 // A time field that does not parse is left nil, the entry kept: an event
 // is a hint, and its Id is what matters.
+//
+// A well-formed frame, the common case, is decoded in one pass; only a
+// frame with an entry of the wrong shape is taken apart entry by entry.
 func DecodeFrame(data []byte) ([]Event, []SkippedEvent, error) {
+	var msg struct {
+		Events []wireEvent `json:"Events"`
+	}
+	if err := json.Unmarshal(data, &msg); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return decodeEntries(data)
+		}
+		return nil, nil, fmt.Errorf("%w: %s", ErrMalformedFrame, shorten(err.Error()))
+	}
+	if msg.Events == nil {
+		return nil, nil, fmt.Errorf("%w: no Events array", ErrMalformedFrame)
+	}
+	events := make([]Event, 0, len(msg.Events))
+	var skipped []SkippedEvent
+	for i := range msg.Events {
+		ev, reason := msg.Events[i].event()
+		if reason != "" {
+			skipped = append(skipped, SkippedEvent{Index: i, Reason: reason})
+			continue
+		}
+		events = append(events, ev)
+	}
+	return events, skipped, nil
+}
+
+// decodeEntries decodes a frame entry by entry, so that an entry of the
+// wrong shape (an Id that is a number) costs only itself.
+func decodeEntries(data []byte) ([]Event, []SkippedEvent, error) {
 	var msg struct {
 		Events []json.RawMessage `json:"Events"`
 	}
@@ -64,23 +96,14 @@ func DecodeFrame(data []byte) ([]Event, []SkippedEvent, error) {
 	events := make([]Event, 0, len(msg.Events))
 	var skipped []SkippedEvent
 	for i, raw := range msg.Events {
-		var entry struct {
-			Event
-			// Shadow Event's times, which are parsed on their own below.
-			StartUtc, EndUtc json.RawMessage
-		}
+		var entry wireEvent
 		if err := json.Unmarshal(raw, &entry); err != nil {
 			skipped = append(skipped, SkippedEvent{Index: i, Reason: shorten(err.Error())})
 			continue
 		}
-		ev := entry.Event
-		ev.StartUtc, ev.EndUtc = lenientTime(entry.StartUtc), lenientTime(entry.EndUtc)
-		switch {
-		case !ev.Type.known():
-			skipped = append(skipped, SkippedEvent{Index: i, Reason: shorten(fmt.Sprintf("unknown event type %q", ev.Type))})
-			continue
-		case ev.ID == "":
-			skipped = append(skipped, SkippedEvent{Index: i, Reason: "event without Id"})
+		ev, reason := entry.event()
+		if reason != "" {
+			skipped = append(skipped, SkippedEvent{Index: i, Reason: reason})
 			continue
 		}
 		events = append(events, ev)
@@ -88,14 +111,35 @@ func DecodeFrame(data []byte) ([]Event, []SkippedEvent, error) {
 	return events, skipped, nil
 }
 
-// lenientTime reads an event's time field in UTC; nil when absent, null or
-// not a time.
-func lenientTime(raw json.RawMessage) *time.Time {
-	var t *time.Time
-	if json.Unmarshal(raw, &t) != nil {
-		return nil
+// wireEvent is an entry as it arrives: its times never fail the entry.
+type wireEvent struct {
+	Event
+	StartUtc, EndUtc lenientTime
+}
+
+// event returns the entry as an Event, or why it cannot be used.
+func (w *wireEvent) event() (Event, string) {
+	ev := w.Event
+	ev.StartUtc, ev.EndUtc = w.StartUtc.t, w.EndUtc.t
+	switch {
+	case !ev.Type.known():
+		return Event{}, shorten(fmt.Sprintf("unknown event type %q", ev.Type))
+	case ev.ID == "":
+		return Event{}, "event without Id"
 	}
-	return utcPtr(t)
+	return ev, ""
+}
+
+// lenientTime is an event's time field in UTC: nil when absent, null or
+// not a time.
+type lenientTime struct{ t *time.Time }
+
+func (l *lenientTime) UnmarshalJSON(b []byte) error {
+	var t *time.Time
+	if json.Unmarshal(b, &t) == nil {
+		l.t = utcPtr(t)
+	}
+	return nil
 }
 
 func (t EventType) known() bool {

@@ -1,6 +1,7 @@
 package mews_test
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -8,7 +9,8 @@ import (
 )
 
 // FuzzDecodeFrame checks what the reader relies on for any frame a peer may
-// send: no panic, and every returned event has a known type and an Id.
+// send: no panic, every returned event has a known type and an Id, and the
+// one-pass decoding says what decoding entry by entry says.
 // Seeds beyond these live in testdata/fuzz/FuzzDecodeFrame.
 func FuzzDecodeFrame(f *testing.F) {
 	f.Add([]byte(`{"Events":[{"Type":"DeviceCommand","Id":"c1","State":"Pending"}]}`))
@@ -19,6 +21,10 @@ func FuzzDecodeFrame(f *testing.F) {
 		events, skipped, err := mews.DecodeFrame(data)
 		if err != nil && (events != nil || skipped != nil) {
 			t.Fatalf("error %v together with results", err)
+		}
+		slowEvents, slowSkipped, slowErr := mews.DecodeEntries(data)
+		if (err == nil) != (slowErr == nil) || !reflect.DeepEqual(events, slowEvents) || len(skipped) != len(slowSkipped) {
+			t.Fatalf("one pass: %v %v %v; entry by entry: %v %v %v", events, skipped, err, slowEvents, slowSkipped, slowErr)
 		}
 		for i, ev := range events {
 			switch ev.Type {

@@ -323,16 +323,18 @@ func (w *WSClient) session(ctx context.Context, h WSHandler) (time.Duration, err
 	}
 
 	// The long read must not end with ctx: a cancelled read makes
-	// coder/websocket drop the socket without a close frame. The pinger
-	// closes the connection properly on shutdown, or cancels connCtx with
-	// ErrWSUnresponsive when the peer is dead.
+	// coder/websocket drop the socket without a close frame. Nor does it
+	// take a cancellable context at all, which costs a watcher per read.
+	// The pinger ends it by closing the connection: properly on shutdown,
+	// at once (with ErrWSUnresponsive as connCtx's cause) when the peer is
+	// dead.
 	connCtx, cancelConn := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancelConn(nil)
 	readerDone := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() { w.keepAlive(ctx, conn, readerDone, cancelConn) })
 
-	err = w.readLoop(connCtx, conn, h)
+	err = w.readLoop(conn, h)
 	close(readerDone)
 	wg.Wait()
 	// Release the socket whatever ended the read; a no-op after Close.
@@ -407,6 +409,7 @@ func (w *WSClient) keepAlive(ctx context.Context, conn *websocket.Conn, readerDo
 			return
 		case errors.Is(err, context.DeadlineExceeded):
 			cancelConn(fmt.Errorf("%w (no pong within %s)", ErrWSUnresponsive, w.cfg.PingTimeout))
+			_ = conn.CloseNow()
 			return
 		default:
 			return
@@ -422,9 +425,9 @@ func (w *WSClient) closeNormally(conn *websocket.Conn, reason string) {
 
 // readLoop reads frames until the connection fails. Frames that cannot be
 // used are logged and skipped: one bad frame must not cost the connection.
-func (w *WSClient) readLoop(ctx context.Context, conn *websocket.Conn, h WSHandler) error {
+func (w *WSClient) readLoop(conn *websocket.Conn, h WSHandler) error {
 	for {
-		typ, data, err := conn.Read(ctx)
+		typ, data, err := conn.Read(context.Background())
 		if err != nil {
 			return fmt.Errorf("read websocket frame: %w", err)
 		}

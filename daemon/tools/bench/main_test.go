@@ -59,7 +59,7 @@ type metric struct {
 	Unit  string  `json:"unit"`
 	// Bar is the SPEC limit in Unit, Pass whether the value meets it.
 	Bar  *float64 `json:"bar,omitempty"`
-	Rel  string   `json:"relation,omitempty"` // "<", "<=" or "="
+	Rel  string   `json:"relation,omitempty"` // "<", "<=", ">=" or "="
 	Pass *bool    `json:"pass,omitempty"`
 }
 
@@ -107,6 +107,12 @@ func under(name string, value float64, unit string, bar float64) metric {
 func atMost(name string, value float64, unit string, bar float64) metric {
 	pass := value <= bar
 	return metric{Name: name, Value: value, Unit: unit, Bar: &bar, Rel: "<=", Pass: &pass}
+}
+
+// atLeast is a metric that must reach bar.
+func atLeast(name string, value float64, unit string, bar float64) metric {
+	pass := value >= bar
+	return metric{Name: name, Value: value, Unit: unit, Bar: &bar, Rel: ">=", Pass: &pass}
 }
 
 // exactly is a metric that must equal want.
