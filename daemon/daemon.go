@@ -296,7 +296,7 @@ func (d *Daemon) newIntake() *intake {
 	in := &intake{journal: d.journal, api: d.api, outbox: d.outbox, route: &d.route, log: d.log, errLog: d.mewsErrLog,
 		now: d.now, maxAge: d.cfg.Mews.MaxCommandAge.D(), reconcile: d.cfg.Mews.ReconcileInterval.D(),
 		reloads: d.reloads, applyReload: d.applyReload,
-		hints: hints.New(), catchUpCh: make(chan struct{}, 1), resume: map[string]bool{}}
+		hints: hints.New(), catchUpCh: make(chan struct{}, 1), resume: map[string]bool{}, handed: map[string]*station{}}
 	in.beat.Store(time.Now().UnixNano())
 	return in
 }

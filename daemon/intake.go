@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +47,10 @@ type intake struct {
 	// clockChecked is set once the first catch-up has compared our clock
 	// with Mews's.
 	clockChecked bool
+	// handed holds the commands handed to a station before the journal
+	// knew them (job.fresh), with their station, which may be retired by
+	// a reload meanwhile.
+	handed map[string]*station
 }
 
 // requestCatchUp asks for a poll of the active commands, after a
@@ -62,6 +67,14 @@ func (in *intake) requestCatchUp() {
 func (in *intake) resumeLater(id string, at time.Time) {
 	in.resume[id] = true
 	in.hints.Add(id, at)
+}
+
+// handedOver reports whether id was handed to a station fresh and the
+// station still has it; it forgets the ones let go of.
+func (in *intake) handedOver(id string) bool {
+	maps.DeleteFunc(in.handed, func(id string, st *station) bool { return !st.holds(id) })
+	_, ok := in.handed[id]
+	return ok
 }
 
 // lastBeat is when the loop last came round.
@@ -192,8 +205,11 @@ func (in *intake) processingEvent(id string, at time.Time) {
 // is left to that update.
 func (in *intake) cancelledEvent(id string) {
 	for _, st := range in.route.Load().stations {
-		if st.withdraw(id) {
+		if j, ok := st.withdraw(id); ok {
 			in.log.Info().Str(fieldCommand, id).Str(fieldEncoder, st.name).Msg("command cancelled in Mews while queued; not cutting")
+			if j.fresh {
+				return // the journal never had it
+			}
 			if err := in.journal.Abandon(id, "cancelled in Mews while queued"); err != nil {
 				in.log.Error().Err(err).Str(fieldCommand, id).Msg("recording abandoned command")
 			}
@@ -212,6 +228,11 @@ var errLostTrack = errors.New("command is Processing in Mews but unknown to the 
 func (in *intake) admissible(id string) bool {
 	if in.resume[id] {
 		return true
+	}
+	// Before the journal: a command handed to a station fresh is in the
+	// journal by the time the station lets go of it.
+	if in.handedOver(id) {
+		return false
 	}
 	_, known, err := in.journal.Get(id)
 	if err != nil {
@@ -275,14 +296,22 @@ func (in *intake) admit(cmd *mews.Command, at arrival) {
 		in.rejectCommand(cmd, st.name, mews.CommandCancelled, tooOldNote(age, limit), nil)
 		return
 	}
-	acceptStart := time.Now()
-	if _, _, err := in.journal.Accept(cmd.ID, st.name, cmd.Device.Name); err != nil {
-		log.Error().Err(err).Msg("cannot record the command in the journal; not cutting")
-		return
+	j := job{cmd: *cmd, data: data, seen: at.seen, io: at.io}
+	if st.idle() {
+		// Taken at once: the station journals it accepted and started in
+		// one write (startFresh).
+		j.fresh = true
+		in.handed[cmd.ID] = st
+	} else {
+		acceptStart := time.Now()
+		if _, _, err := in.journal.Accept(cmd.ID, st.name, cmd.Device.Name); err != nil {
+			log.Error().Err(err).Msg("cannot record the command in the journal; not cutting")
+			return
+		}
+		j.io += time.Since(acceptStart)
 	}
-	at.io += time.Since(acceptStart)
+	st.enqueue(j)
 	log.Info().Int("keys", data.KeyCount).Msg("key command queued")
-	st.enqueue(job{cmd: *cmd, data: data, seen: at.seen, io: at.io})
 }
 
 // commandAge is how old a command is by Mews's clock: the Date of the

@@ -12,10 +12,14 @@ import (
 	"github.com/mews-keyd/mews-keyd/mews"
 )
 
-// job is one accepted key cutter command waiting for its encoder.
+// job is one key cutter command for an encoder.
 type job struct {
 	cmd  mews.Command
 	data *mews.KeyCutterData
+	// fresh: the journal does not know the command yet. The intake hands
+	// a command over this way only to an idle station, which journals it
+	// as accepted and started in one write, while Mews hears Processing.
+	fresh bool
 	// seen is when the daemon first heard of the command (event or poll),
 	// the start of the latency we report.
 	seen time.Time
@@ -39,6 +43,9 @@ type station struct {
 	queue []job
 	wake  chan struct{}
 	busy  bool // a job is being encoded
+	// current is the command of the job in hand while busy: until it is
+	// done, the journal may not know it yet (fresh), so the station does.
+	current string
 	// retired is set when a reload replaced the station: it finishes its
 	// queue, then its worker stops.
 	retired bool
@@ -50,6 +57,24 @@ type station struct {
 
 func newStation(name string, enc keys.Encoder, timeout time.Duration, log zerolog.Logger) *station {
 	return &station{name: name, enc: enc, timeout: timeout, log: log, wake: make(chan struct{}, 1), finished: make(chan struct{})}
+}
+
+// idle reports whether the station has nothing queued or in hand: a job
+// handed to it now is taken at once.
+func (s *station) idle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.busy && len(s.queue) == 0 && !s.retired
+}
+
+// holds reports whether the command is queued here or in hand.
+func (s *station) holds(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.busy && s.current == id {
+		return true
+	}
+	return slices.ContainsFunc(s.queue, func(j job) bool { return j.cmd.ID == id })
 }
 
 func (s *station) enqueue(j job) {
@@ -79,7 +104,7 @@ func (s *station) next(ctx context.Context) (job, bool) {
 			j.waited = time.Since(j.queued)
 			s.queue[0] = job{}
 			s.queue = s.queue[1:]
-			s.busy = true
+			s.busy, s.current = true, j.cmd.ID
 			s.mu.Unlock()
 			return j, true
 		}
@@ -99,16 +124,16 @@ func (s *station) next(ctx context.Context) (job, bool) {
 
 // withdraw takes a queued job out of the queue; false if it is not queued
 // (not ours, or already taken by the worker).
-func (s *station) withdraw(id string) bool {
+func (s *station) withdraw(id string) (job, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, j := range s.queue {
 		if j.cmd.ID == id {
 			s.queue = slices.Delete(s.queue, i, i+1)
-			return true
+			return j, true
 		}
 	}
-	return false
+	return job{}, false
 }
 
 // depth returns the queued jobs, the one being encoded included.

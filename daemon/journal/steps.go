@@ -19,6 +19,9 @@ const (
 	opReportFailed = "record failed report"
 	opMarkReported = "mark reported"
 	opAbandon      = "abandon"
+	// Accept and start encode in one write.
+	opAcceptStarted = "accept and start encode"
+	opWithdraw      = "withdraw"
 )
 
 // Get returns the entry for a command id.
@@ -49,6 +52,26 @@ func (j *Journal) Accept(id, encoder, device string) (e Entry, isNew bool, err e
 	return j.create(opAccept, Entry{CommandID: id, Encoder: encoder, Device: device, Step: StepAccepted})
 }
 
+// AcceptStarted records a command as accepted and its encode as started in
+// one write, for a command whose encoder is free at once: one fsync where
+// Accept and StartEncode take two. The same rule as StartEncode holds: call
+// the encoder only after it returned nil with isNew true (false: the
+// journal had the command already, and whoever put it there handles it).
+func (j *Journal) AcceptStarted(id, encoder, device string) (isNew bool, err error) {
+	_, isNew, err = j.create(opAcceptStarted, Entry{CommandID: id, Encoder: encoder, Device: device, Step: StepEncodeStarted})
+	return isNew, err
+}
+
+// Withdraw makes a command whose encode was recorded as started final
+// without a report, when the encoder was never called after all: Mews
+// closed the command (e.g. cancelled it) just before.
+func (j *Journal) Withdraw(id, reason string) error {
+	return j.transition(opWithdraw, id, StepEncodeStarted, func(e *Entry, _ time.Time) {
+		e.Step = StepIgnored
+		e.Reason = reason
+	})
+}
+
 // Ignore records a command we leave untouched, such as one for a device
 // that is not ours, so it is logged and looked at once. Like Accept it is
 // idempotent and returns isNew false for a known command.
@@ -75,8 +98,11 @@ func (j *Journal) create(op string, e Entry) (Entry, bool, error) {
 			return err
 		}
 		e.Seq = seq
-		if e.Step == StepAccepted {
+		switch e.Step {
+		case StepAccepted:
 			e.AcceptedAt = now
+		case StepEncodeStarted:
+			e.AcceptedAt, e.EncodeStartedAt = now, now
 		}
 		return putEntry(tx, &e, now)
 	})
