@@ -1,6 +1,7 @@
-// Package demo runs mews-keyd against the built-in Mews simulator and
-// simulated encoders: a short, scripted morning at a front desk, printed as
-// it happens, with a summary at the end. No credentials, no network.
+// Package demo runs mews-keyd against the built-in Mews simulator,
+// simulated encoders and a simulated Salto lock system: a short, scripted
+// morning at a front desk, printed as it happens, with a summary at the
+// end. No credentials, no network.
 package demo
 
 import (
