@@ -1,6 +1,7 @@
-// Package demo runs mews-keyd against the built-in Mews simulator and
-// simulated encoders: a short, scripted morning at a front desk, printed as
-// it happens, with a summary at the end. No credentials, no network.
+// Package demo runs mews-keyd against the built-in Mews simulator,
+// simulated encoders and a simulated Salto lock system: a short, scripted
+// morning at a front desk, printed as it happens, with a summary at the
+// end. No credentials, no network.
 package demo
 
 import (
@@ -21,6 +22,7 @@ import (
 	"github.com/mews-keyd/mews-keyd/daemon"
 	"github.com/mews-keyd/mews-keyd/daemon/daemontest"
 	_ "github.com/mews-keyd/mews-keyd/keys/all" // the demo runs what the product links
+	"github.com/mews-keyd/mews-keyd/keys/salto/saltotest"
 	"github.com/mews-keyd/mews-keyd/mews"
 	"github.com/mews-keyd/mews-keyd/mews/mewstest"
 )
@@ -64,6 +66,16 @@ delay = "600ms"
 failure_rate = 1.0
 fail_message = "card could not be written, please try another card"
 
+# The third desk's encoder belongs to a Salto lock system, reached through
+# a simulated Salto PC interface. No encoder name is set: Salto gets the
+# key cutter's identifier from Mews.
+[[encoders]]
+name = "desk-3"
+driver = "salto"
+timeout = "5s"
+address = %q
+connect_timeout = "2s"
+
 # Mobile keys: issued at check-in, revoked at check-out.
 [[encoders]]
 name = "mobile"
@@ -86,11 +98,24 @@ encoder = "desk-2"
 [[key_cutters]]
 device_id = %q
 encoder = "back-office"
+
+[[key_cutters]]
+device_id = %q
+encoder = "desk-3"
 `
 
-// backOffice is a third key cutter the demo adds to the simulator.
-var backOffice = mews.Device{ID: "0f5e3c2a-9b8d-4e71-a6c5-3d2e1f0a9b8c", Type: mews.DeviceKeyCutter,
-	Name: "Back office encoder", Identifier: "back-office"}
+// Key cutters the demo adds to the simulator: the back office's, and the
+// third desk's, whose identifier is the encoder's name in Salto.
+var (
+	backOffice = mews.Device{ID: "0f5e3c2a-9b8d-4e71-a6c5-3d2e1f0a9b8c", Type: mews.DeviceKeyCutter,
+		Name: "Back office encoder", Identifier: "back-office"}
+	saltoDesk = mews.Device{ID: "4c7e2a91-5b3d-4f86-9e1a-7d2c8b6f0e35", Type: mews.DeviceKeyCutter,
+		Name: "Front desk Salto encoder", Identifier: "Salto encoder 3"}
+)
+
+// saltoCardTime is how long the simulated Salto encoder takes to make a
+// card once the request is acknowledged.
+const saltoCardTime = 300 * time.Millisecond
 
 // Run plays the scenario and returns when it is over (about opts.Duration)
 // or ctx ends.
@@ -103,14 +128,21 @@ func Run(ctx context.Context, opts Options) error {
 	srv := mewstest.NewServer()
 	defer srv.Close()
 	srv.AddDevice(backOffice)
+	srv.AddDevice(saltoDesk)
+	sim, err := saltotest.Listen(saltotest.Options{})
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer sim.Close()
+	sim.SetDelay(saltoCardTime)
 	stateDir, err := os.MkdirTemp("", "mews-keyd-demo-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(stateDir)
 
-	text := fmt.Sprintf(configTemplate, srv.MewsTOML(),
-		stateDir, mewstest.KeyCutter1.ID, mewstest.KeyCutter2.Identifier, backOffice.ID)
+	text := fmt.Sprintf(configTemplate, srv.MewsTOML(), stateDir, sim.Addr(),
+		mewstest.KeyCutter1.ID, mewstest.KeyCutter2.Identifier, backOffice.ID, saltoDesk.ID)
 	rec := newRecorder(out)
 	d, err := daemontest.Start(text, daemon.Deps{Logger: opts.Logger, Version: opts.Version, OnEncoded: rec.encoded, OnDigitalKey: rec.digital})
 	if err != nil {
@@ -118,17 +150,20 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer d.Stop()
 
-	fmt.Fprintf(out, "mews-keyd demo: simulated Mews at %s, three simulated encoders (desk-1, desk-2, back-office)\n\n", srv.URL())
-	sc := &scenario{srv: srv, rec: rec, out: out, step: opts.Duration / 12}
+	fmt.Fprintf(out, "mews-keyd demo: simulated Mews at %s, three simulated encoders (desk-1, desk-2, back-office)"+
+		" and a simulated Salto lock system (desk-3)\n\n", srv.URL())
+	sc := &scenario{srv: srv, sim: sim, rec: rec, out: out, step: opts.Duration / 12}
 	scErr := sc.play(ctx)
 	runErr := d.Stop()
 	rec.summary(srv)
+	saltoSummary(out, sim)
 	return errors.Join(scErr, runErr)
 }
 
 // scenario is the scripted morning.
 type scenario struct {
 	srv  *mewstest.Server
+	sim  *saltotest.Interface
 	rec  *recorder
 	out  io.Writer
 	step time.Duration
@@ -169,14 +204,20 @@ func (s *scenario) play(ctx context.Context) error {
 	s.say("daemon connected to Mews over WebSocket")
 	steps := []func(){
 		func() { s.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 2, "2 keys, Ångström, room 102") },
-		func() { s.cut(mewstest.KeyCutter2, mewstest.ReservationCheckedIn, 1, "extra key, Novák, room 101") },
 		func() {
-			s.say("morning rush: five guests at once")
+			s.cut(mewstest.KeyCutter2, mewstest.ReservationCheckedIn, 1, "extra key, Novák, room 101")
+			s.cut(saltoDesk, mewstest.ReservationLongStay, 2, "2 keys, García Peña, room 112: her first, a new key (CN2)")
+		},
+		func() {
+			s.say("morning rush: six keys at once")
 			for _, r := range []string{mewstest.ReservationLongStay, mewstest.ReservationCheckedIn, mewstest.ReservationArriving} {
 				s.cut(mewstest.KeyCutter1, r, 1, "rush")
 			}
 			s.cut(mewstest.KeyCutter2, mewstest.ReservationLongStay, 2, "rush")
 			s.cut(mewstest.KeyCutter2, mewstest.ReservationArriving, 1, "rush")
+			s.say("the Salto interface is busy for a moment: it refuses the next request (NAK), mews-keyd asks again (ENQ) and resends")
+			s.sim.SetNAK(1)
+			s.cut(saltoDesk, mewstest.ReservationLongStay, 1, "rush: a third key for García Peña, a copy (CC)")
 		},
 		func() {
 			s.srv.CreateCommand(mews.Command{Device: mewstest.Printer1, Data: []byte(`{"CopyCount":1}`)})
@@ -185,6 +226,9 @@ func (s *scenario) play(ctx context.Context) error {
 		func() {
 			s.cut(backOffice, mewstest.ReservationLongStay, 1, "García Peña, room 112, on the worn-out back-office encoder")
 			s.cut(mewstest.KeyCutter2, mewstest.ReservationUnassigned, 1, "Müller, early arrival, no room assigned yet")
+			s.saltoFails(ctx, "EP", func() {
+				s.cut(saltoDesk, mewstest.ReservationLongStay, 1, "a fourth key for García Peña, but no card is in the encoder")
+			})
 		},
 		func() {
 			s.say("network trouble: Mews drops the WebSocket; two keys are requested meanwhile")
@@ -221,6 +265,43 @@ func (s *scenario) play(ctx context.Context) error {
 		s.say("some commands did not finish in time")
 	}
 	return nil
+}
+
+// saltoFails has the Salto interface answer the next request with an error
+// code, as when the receptionist forgets to put a card in: the code holds
+// until that request has arrived, and for it alone.
+func (s *scenario) saltoFails(ctx context.Context, code string, cut func()) {
+	before := len(s.sim.Received())
+	s.sim.SetError(code, "")
+	s.sim.SetMode(saltotest.ModeError)
+	defer s.sim.SetMode(saltotest.ModeOK)
+	cut()
+	waitCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.sim.Wait(waitCtx, func(recs []saltotest.Record) bool { return len(recs) > before }); err != nil {
+		s.say("the Salto interface did not get the request in time")
+	}
+}
+
+// saltoSummary says what the Salto interface was asked: the messages by
+// command, and the ones it refused and got again.
+func saltoSummary(w io.Writer, sim *saltotest.Interface) {
+	recs := sim.Received()
+	by := map[string]int{}
+	refused := 0
+	for _, r := range recs {
+		by[r.Command()]++
+		if r.Refused {
+			refused++
+		}
+	}
+	var parts []string
+	for cmd, n := range by {
+		parts = append(parts, fmt.Sprintf("%d %s", n, cmd))
+	}
+	sort.Strings(parts)
+	fmt.Fprintf(w, "Salto interface (desk-3): %d messages (%s), %d refused with NAK and sent again after %d ENQ\n",
+		len(recs), strings.Join(parts, ", "), refused, sim.ENQs())
 }
 
 // recorder prints each key as it is cut and keeps what the summary needs.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mews-keyd/mews-keyd/daemon/journal"
 	"github.com/mews-keyd/mews-keyd/keys/fias/fiastest"
+	"github.com/mews-keyd/mews-keyd/keys/salto/saltotest"
 	"github.com/mews-keyd/mews-keyd/mews"
 	"github.com/mews-keyd/mews-keyd/mews/mewstest"
 )
@@ -38,18 +39,32 @@ func BenchmarkEventToEncoder(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { lock.Close() })
-		benchLatency(b, fmt.Sprintf(`
+		benchLatency(b, lockEncoder("fias", lock.Addr()))
+	})
+	b.Run("salto", func(b *testing.B) {
+		sim, err := saltotest.Listen(saltotest.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { sim.Close() })
+		benchLatency(b, lockEncoder("salto", sim.Addr()))
+	})
+}
+
+// lockEncoder is the configuration of an encoder whose driver talks to a
+// lock system at addr, serving key cutter 1.
+func lockEncoder(driver, addr string) string {
+	return fmt.Sprintf(`
 [[encoders]]
 name = "desk-1"
-driver = "fias"
+driver = %q
 timeout = "10s"
 address = %q
 
 [[key_cutters]]
 device_id = %q
 encoder = "desk-1"
-`, lock.Addr(), mewstest.KeyCutter1.ID))
-	})
+`, driver, addr, mewstest.KeyCutter1.ID)
 }
 
 // thinkTime separates one command from the next in the latency benchmark.

@@ -161,9 +161,9 @@ func sample3(items []string) string {
 	return "[" + strings.Join(items, "; ") + "]"
 }
 
-// checkCards: the exec ledger and the lock's KR records show at most one
-// card per command, exactly one for each Processed command, and none for
-// commands that were never to be cut.
+// checkCards: the exec ledger, the lock's KR records and the CN/CC the
+// Salto interface took show at most one card per command, exactly one for
+// each Processed command, and none for commands that were never to be cut.
 func (r *run) checkCards(res *result) {
 	ledger := map[string]int{}
 	if data, err := os.ReadFile(r.ledger); err == nil {
@@ -177,6 +177,7 @@ func (r *run) checkCards(res *result) {
 			kr[rec.Get("G#")]++
 		}
 	}
+	salto := saltoCards(r.salto.Received())
 	var twice, missing, unexpected, cancelledCut []string
 	refused := refusedProcessing(r.srv.Requests())
 	unasked := 0
@@ -187,15 +188,17 @@ func (r *run) checkCards(res *result) {
 		var n int
 		switch c.spec.kind {
 		case kindFias:
-			n = kr[fiasNumber(c.spec.n)]
-			known[fiasNumber(c.spec.n)] = true
+			n = kr[cmdNumber(c.spec.n)]
+			known[cmdNumber(c.spec.n)] = true
 			krs += n
+		case kindSalto:
+			n = salto.cards[saltoPrint(c.spec.n)]
+			known[saltoPrint(c.spec.n)] = true
 		default:
 			n = ledger[c.id]
 			known[c.id] = true
 			calls += n
 		}
-		cut := c.spec.kind == kindExec || c.spec.kind == kindFias
 		if n > 0 && cancelledBeforeStart(r.srv.StateHistory(c.id)) {
 			if refused[c.id] {
 				cancelledCut = append(cancelledCut, fmt.Sprintf("%s cut although Mews refused its Processing update", c.id))
@@ -206,7 +209,7 @@ func (r *run) checkCards(res *result) {
 		switch {
 		case n > 1:
 			twice = append(twice, fmt.Sprintf("%s cut %d times", c.id, n))
-		case !cut && n > 0:
+		case !c.spec.kind.cuts() && n > 0:
 			unexpected = append(unexpected, fmt.Sprintf("%s (%v) cut", c.id, c.spec.kind))
 		case cmd.State == mews.CommandProcessed && n != 1:
 			missing = append(missing, fmt.Sprintf("%s Processed without a card", c.id))
@@ -222,7 +225,13 @@ func (r *run) checkCards(res *result) {
 			unexpected = append(unexpected, "KR for unknown G# "+g)
 		}
 	}
-	res.add("no card encoded twice", len(twice) == 0, "%d exec encoder calls, %d FIAS KR %s", calls, krs, sample3(twice))
+	for p := range salto.cards {
+		if !known[p] {
+			unexpected = append(unexpected, fmt.Sprintf("Salto card for unknown print line %q", p))
+		}
+	}
+	res.add("no card encoded twice", len(twice) == 0, "%d exec encoder calls, %d FIAS KR, %d Salto CN and %d CC taken (%d more refused with NAK) %s",
+		calls, krs, salto.cn, salto.cc, salto.naks, sample3(twice))
 	res.add("cards only for key commands, one per Processed", len(missing)+len(unexpected) == 0, "%s", orNone(append(missing, unexpected...)))
 	res.add("no card for a command Mews showed cancelled", len(cancelledCut) == 0,
 		"%d cancelled at the desk; %d cut during an API outage before the cancel could be seen %s",

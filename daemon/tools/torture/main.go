@@ -1,17 +1,21 @@
 // Command torture is mews-keyd's randomized soak: it runs the real binary
-// as a subprocess against the Mews simulator and a FIAS lock simulator for
-// a bounded time, while a plan drawn from a seed creates key commands and
-// injects faults: socket drops, refused reconnects, 429 and 5xx storms,
-// slow and hung API calls, malformed and oversize frames, encoder
-// refusals, timeouts and crashes, lock refusals, silences and link drops,
-// SIGKILL restarts of the daemon, SIGHUP reloads that replace the encoders.
+// as a subprocess against the Mews simulator, a FIAS lock simulator and a
+// Salto interface simulator for a bounded time, while a plan drawn from a
+// seed creates key commands and injects faults: socket drops, refused
+// reconnects, 429 and 5xx storms, slow and hung API calls, malformed and
+// oversize frames, encoder refusals, timeouts and crashes, lock refusals,
+// silences and link drops, Salto NAKs, busy periods, slow cards, error
+// codes, missing ACKs and answers, dropped connections and damaged
+// answers, SIGKILL restarts of the daemon, SIGHUP reloads that replace the
+// encoders.
 // Then it checks the invariants:
 //
 //   - every key command ends in exactly one final state in Mews, and
 //     commands for other devices are left untouched;
 //   - no card is encoded twice: the exec encoder (this program, run as
 //     `torture encode`) appends every call to a synced ledger, the FIAS
-//     lock records every KR;
+//     lock records every KR, the Salto interface every CN and CC it took
+//     (each Salto command's guest is its own, and Salto prints the name);
 //   - no daemon process ever sent more than request_limit requests in any
 //     request_window (from the simulator's request log);
 //   - no goroutine or file descriptor growth and a bounded RSS in the last

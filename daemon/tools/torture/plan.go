@@ -29,6 +29,15 @@ const (
 	faultLockMute    = "lock no-answer periods"
 	faultLockNoise   = "lock noisy periods"
 	faultLinkDrop    = "lock link drops"
+	faultSaltoNAK    = "Salto NAK bursts"
+	faultSaltoBusy   = "Salto busy periods"
+	faultSaltoSlow   = "Salto slow-card periods"
+	faultSaltoSplit  = "Salto split-answer periods"
+	faultSaltoError  = "Salto error-code periods"
+	faultSaltoNoAck  = "Salto no-ACK periods"
+	faultSaltoMute   = "Salto no-answer periods"
+	faultSaltoDrop   = "Salto link-drop periods"
+	faultSaltoDamage = "Salto damaged-answer periods"
 	faultKill        = "SIGKILL restarts"
 	faultReload      = "SIGHUP reloads"
 	faultDeskCancel  = "front-desk cancels"
@@ -40,7 +49,8 @@ const (
 // faultOrder is the order of the summary.
 var faultOrder = []string{faultDrop, faultRefuse, fault429, fault5xx, faultSlow, faultHang, faultMalformed,
 	faultOversize, faultDuplicate, faultEncRefuse, faultEncTimeout, faultEncCrash, faultLockRefuse, faultLockMute,
-	faultLockNoise, faultLinkDrop, faultKill, faultReload, faultDeskCancel, faultBurst, faultStopQueued, faultQueueCancel}
+	faultLockNoise, faultLinkDrop, faultSaltoNAK, faultSaltoBusy, faultSaltoSlow, faultSaltoSplit, faultSaltoError,
+	faultSaltoNoAck, faultSaltoMute, faultSaltoDrop, faultSaltoDamage, faultKill, faultReload, faultDeskCancel, faultBurst, faultStopQueued, faultQueueCancel}
 
 // action is one step of the plan: at its time the scheduler runs do.
 // Everything an action needs is drawn from the seed when the plan is made,
@@ -71,10 +81,11 @@ func (p *plan) Pop() any {
 }
 
 type planner struct {
-	rng      *rand.Rand
-	duration time.Duration
-	actions  plan
-	commands int // commands planned so far: each gets a number
+	rng        *rand.Rand
+	duration   time.Duration
+	actions    plan
+	commands   int    // commands planned so far: each gets a number
+	saltoStays []stay // reservations opened for Salto commands
 }
 
 func (pl *planner) add(at time.Duration, fault string, do func(r *run)) {
@@ -166,6 +177,7 @@ func makePlan(seed uint64, duration time.Duration) plan {
 	for range pl.times(2, 5) {
 		pl.add(pl.within(0, faultsEnd), faultLinkDrop, func(r *run) { r.lock.DropLink() })
 	}
+	pl.saltoFaults(faultsEnd)
 	for range pl.times(2, 4) {
 		pause := pl.between(0, 300*time.Millisecond)
 		pl.add(pl.within(0.05, killsEnd), faultKill, func(r *run) { r.restart(pause) })
@@ -223,6 +235,7 @@ type kind int
 const (
 	kindExec     kind = iota // KeyCutter1, served by the exec encoder
 	kindFias                 // KeyCutter2, served by the FIAS lock, its own reservation
+	kindSalto                // saltoDesk, served by the Salto interface, its own guest
 	kindNoRoom               // a reservation without a room: Error, nothing cut
 	kindTooOld               // created long ago: Cancelled, nothing cut
 	kindPrinter              // not a key cutter: left untouched
@@ -230,6 +243,9 @@ const (
 )
 
 func (k kind) ours() bool { return k != kindPrinter && k != kindStranger }
+
+// cuts reports whether commands of the kind are to reach an encoder.
+func (k kind) cuts() bool { return k == kindExec || k == kindFias || k == kindSalto }
 
 // workload plans the commands: one every 200 ms on average, plus bursts
 // that push the client against the rate limit.
@@ -245,17 +261,19 @@ func (pl *planner) workload() {
 		at, n := pl.within(0, 0.8), 10+pl.rng.IntN(25)
 		pl.add(at, faultBurst, func(*run) {})
 		for range n {
-			pl.command(at, pick(pl.rng, kindExec, kindFias))
+			pl.command(at, pick(pl.rng, kindExec, kindFias, kindSalto))
 		}
 	}
 }
 
 func (pl *planner) drawKind() kind {
 	switch p := pl.rng.IntN(100); {
-	case p < 52:
+	case p < 40:
 		return kindExec
-	case p < 87:
+	case p < 65:
 		return kindFias
+	case p < 87:
+		return kindSalto
 	case p < 91:
 		return kindNoRoom
 	case p < 94:
@@ -287,6 +305,8 @@ func (pl *planner) command(at time.Duration, k kind) {
 	case kindFias:
 		spec.keys = 1 + pl.rng.IntN(2)
 		spec.reservation = pl.uuid()
+	case kindSalto:
+		pl.saltoSpec(at, &spec)
 	}
 	pl.plan(at, spec)
 	if k.ours() && k != kindTooOld && pl.rng.IntN(100) < 5 {
@@ -317,9 +337,11 @@ type commandSpec struct {
 	n           int
 	kind        kind
 	keys        int
-	reservation string // kindFias: its own reservation, so its KR is told apart by G#
+	reservation string // kindFias: its own reservation, so its KR is told apart by G#; kindSalto: its stay
+	guest       string // kindSalto: its own guest, whose name Salto prints
+	copy        bool   // kindSalto: a further card for an earlier stay
 }
 
 func (k kind) String() string {
-	return [...]string{"exec", "fias", "no room", "too old", "printer", "stranger"}[k]
+	return [...]string{"exec", "fias", "salto", "no room", "too old", "printer", "stranger"}[k]
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"container/heap"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mews-keyd/mews-keyd/keys/fias/fiastest"
+	"github.com/mews-keyd/mews-keyd/keys/salto/saltotest"
 	"github.com/mews-keyd/mews-keyd/mews"
 	"github.com/mews-keyd/mews-keyd/mews/mewstest"
 )
@@ -51,6 +51,7 @@ type run struct {
 	plan   plan
 	srv    *mewstest.Server
 	lock   *fiastest.Lock
+	salto  *saltotest.Interface
 	desk   *mews.Client
 	config string
 	ledger string
@@ -76,12 +77,17 @@ func newRun(opts runOptions) (*run, error) {
 		ledger: filepath.Join(opts.dir, "ledger"), config: filepath.Join(opts.dir, "mews-keyd.toml")}
 	r.srv = mewstest.NewServer(mewstest.WithRateLimit(requestLimit, requestWindow))
 	r.srv.AddDevice(stranger)
+	r.srv.AddDevice(saltoDesk)
 	lock, err := fiastest.Listen(fiastest.Options{})
 	if err != nil {
 		r.srv.Close()
 		return nil, err
 	}
 	r.lock = lock
+	if r.salto, err = saltotest.Listen(saltotest.Options{}); err != nil {
+		r.close()
+		return nil, err
+	}
 	r.desk, err = mews.NewClient(mews.ClientConfig{APIURL: r.srv.URL(), ClientToken: mewstest.ClientToken,
 		AccessToken: mewstest.AccessToken, Client: "front desk", RequestLimit: 1000, RequestWindow: time.Second})
 	if err != nil {
@@ -112,6 +118,9 @@ func (r *run) close() {
 	}
 	if r.lock != nil {
 		r.lock.Close()
+	}
+	if r.salto != nil {
+		r.salto.Close()
 	}
 	r.srv.Close()
 	if r.log != nil {
@@ -162,6 +171,13 @@ connect_timeout = "1s"
 reconnect_min = "100ms"
 reconnect_max = "1s"
 
+[[encoders]]
+name = "desk-salto"
+driver = "salto"
+timeout = "%dms"
+address = %q
+connect_timeout = "%dms"
+
 [[key_cutters]]
 device_id = %q
 encoder = "desk-exec"
@@ -169,9 +185,15 @@ encoder = "desk-exec"
 [[key_cutters]]
 device_id = %q
 encoder = "desk-fias"
+
+[[key_cutters]]
+device_id = %q
+encoder = "desk-salto"
 `, r.srv.MewsTOML(), requestLimit, requestWindow.String(),
 		filepath.Join(r.opts.dir, "state"), r.status, execTimeout.Milliseconds()+int64(100*(r.reloads%2)), r.opts.self,
-		ledgerEnv, r.ledger, r.lock.Addr(), 3+r.reloads%2, mewstest.KeyCutter1.ID, mewstest.KeyCutter2.ID)
+		ledgerEnv, r.ledger, r.lock.Addr(), 3+r.reloads%2,
+		saltoTimeout.Milliseconds(), r.salto.Addr(), saltoConnect.Milliseconds()+int64(100*(r.reloads%2)),
+		mewstest.KeyCutter1.ID, mewstest.KeyCutter2.ID, saltoDesk.ID)
 }
 
 // proc is one daemon process.
@@ -291,9 +313,10 @@ func (r *run) stopAndStart() {
 	}
 }
 
-// reload rewrites the config with the encoders changed (the exec timeout
-// and the FIAS keepalive alternate, so both stations are replaced: the
-// old one finishes its queue, the FIAS link is dialled again) and sends
+// reload rewrites the config with the encoders changed (the exec timeout,
+// the FIAS keepalive and Salto's connect_timeout alternate, so every
+// station is replaced: the old one finishes its queue, the FIAS link is
+// dialled again) and sends
 // SIGHUP. A process whose status endpoint does not answer yet may not have
 // its SIGHUP handler either (the signal would end it): it is skipped.
 func (r *run) reload() {
@@ -347,64 +370,6 @@ func (r *run) reviveIfDead() {
 	if err := r.start(); err != nil {
 		r.problem("%v", err)
 	}
-}
-
-// reservations with a room, for the exec encoder's commands.
-var roomed = []string{mewstest.ReservationArriving, mewstest.ReservationCheckedIn, mewstest.ReservationLongStay}
-
-var guests = []mews.Customer{mewstest.CustomerNovak, mewstest.CustomerAngstrom, mewstest.CustomerMuller,
-	mewstest.CustomerDvorakova, mewstest.CustomerOBrien, mewstest.CustomerGarcia}
-
-// create makes a planned command in Mews, as the front desk would.
-func (r *run) create(spec commandSpec) {
-	var id string
-	var err error
-	switch spec.kind {
-	case kindExec:
-		id, err = r.srv.CreateKeyCutterCommand(mewstest.KeyCutter1.ID, roomed[spec.n%len(roomed)], spec.keys)
-	case kindFias:
-		now := time.Now().UTC().Truncate(time.Second)
-		r.srv.AddReservation(mews.Reservation{ID: spec.reservation, Number: fiasNumber(spec.n), State: mews.ReservationStarted,
-			AccountID: guests[spec.n%len(guests)].ID, AssignedResourceID: mewstest.RoomID(fmt.Sprint(101 + spec.n%12)),
-			ScheduledStartUtc: now.Add(-24 * time.Hour), ScheduledEndUtc: now.Add(48 * time.Hour)})
-		id, err = r.srv.CreateKeyCutterCommand(mewstest.KeyCutter2.ID, spec.reservation, spec.keys)
-	case kindNoRoom:
-		id, err = r.srv.CreateKeyCutterCommand(mewstest.KeyCutter1.ID, mewstest.ReservationUnassigned, 1)
-	case kindTooOld:
-		g := guests[spec.n%len(guests)]
-		data, _ := json.Marshal(mews.KeyCutterData{KeyCount: 1, LockIDs: []string{"101"}, FirstName: g.FirstName,
-			LastName: g.LastName, Email: g.Email, Telephone: g.Phone, ReservationNumber: "1001",
-			StartUtc: time.Now().Add(-time.Hour).UTC(), EndUtc: time.Now().Add(24 * time.Hour).UTC()})
-		id = r.srv.CreateCommand(mews.Command{Device: mewstest.KeyCutter1, CreatedUtc: time.Now().Add(-2 * time.Hour), Data: data})
-	case kindPrinter:
-		id = r.srv.CreateCommand(mews.Command{Device: mewstest.Printer1, Data: []byte(`{"CopyCount":1}`)})
-	case kindStranger:
-		id, err = r.srv.CreateKeyCutterCommand(stranger.ID, roomed[spec.n%len(roomed)], 1)
-	}
-	if err != nil {
-		r.problem("creating command %d: %v", spec.n, err)
-		return
-	}
-	r.mu.Lock()
-	r.created[spec.n] = &created{spec: spec, id: id}
-	r.mu.Unlock()
-}
-
-func fiasNumber(n int) string { return fmt.Sprintf("T%05d", n) }
-
-// deskCancel cancels a command through the API, as staff would: Mews
-// refuses it once the command is final, so it can never add a second
-// final state.
-func (r *run) deskCancel(n int) {
-	r.mu.Lock()
-	c := r.created[n]
-	r.mu.Unlock()
-	if c == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = r.desk.UpdateCommand(ctx, mews.CommandUpdate{ID: c.id, State: mews.CommandCancelled, Notes: deskNote}) // refused when final: fine
 }
 
 // execute runs the plan, then lets the system settle and stops the daemon.
@@ -466,6 +431,7 @@ func (r *run) quiesce(ctx context.Context) {
 	r.srv.SetDuplicateEvents(false)
 	r.srv.RefuseUpgrades(0, 0)
 	r.lock.SetMode(fiastest.ModeOK)
+	r.calmSalto()
 	r.reviveIfDead()
 	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()

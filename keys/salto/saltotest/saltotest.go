@@ -9,55 +9,12 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/mews-keyd/mews-keyd/keys/salto"
-)
-
-// Mode is how the interface answers the messages it does not NAK.
-type Mode int
-
-// Modes.
-const (
-	// ModeOK sends ACK, then the answer: the command and the encoder (or
-	// phone) echoed, followed by card serials as the message asked.
-	ModeOK Mode = iota
-	// ModeError sends ACK, then the error of SetError.
-	ModeError
-	// ModeNoAck reads the message and sends nothing at all.
-	ModeNoAck
-	// ModeNoAnswer sends ACK and never an answer, as when nobody presents a
-	// card and the interface has no timeout of its own.
-	ModeNoAnswer
-	// ModeBadLRC sends ACK, then the ModeOK answer with a wrong LRC.
-	ModeBadLRC
-	// ModeGarbage sends ACK, then bytes that are no message.
-	ModeGarbage
-	// ModeClose closes the connection when a message arrives, without ACK.
-	ModeClose
-	// ModeAckClose sends ACK, then closes the connection without answering.
-	ModeAckClose
-	// ModeAnswerOnly sends the ModeOK answer without an ACK before it.
-	ModeAnswerOnly
-)
-
-// Writes is how answers are cut into TCP writes.
-type Writes int
-
-// Write styles.
-const (
-	// WritesNormal sends ACK and the answer in a write each.
-	WritesNormal Writes = iota
-	// WritesSplit sends the answer one byte per write.
-	WritesSplit
-	// WritesCoalesced holds ACK back and sends it with the answer in one
-	// write; with a delay set the ACK is late by that much.
-	WritesCoalesced
 )
 
 // Options shape an Interface.
@@ -135,51 +92,6 @@ func Listen(opts Options) (*Interface, error) {
 
 // Addr is the "host:port" the interface listens on.
 func (s *Interface) Addr() string { return s.ln.Addr().String() }
-
-// SetMode sets how messages are answered from now on.
-func (s *Interface) SetMode(m Mode) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.mode = m
-}
-
-// SetError sets the answer of ModeError: an error code such as "EP", and
-// for "EG" the interface's own text. The default is "OV".
-func (s *Interface) SetError(code, text string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.errCode, s.errText = code, text
-}
-
-// SetNAK makes the interface answer the next n messages with NAK.
-func (s *Interface) SetNAK(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.naks = n
-}
-
-// SetBusy makes the interface answer ENQ and every message with NAK, as
-// one busy with a previous task does.
-func (s *Interface) SetBusy(busy bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.busy = busy
-}
-
-// SetDelay makes the answer leave d after the ACK, like an encoder waiting
-// for a card.
-func (s *Interface) SetDelay(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.delay = d
-}
-
-// SetWrites sets how answers are cut into writes.
-func (s *Interface) SetWrites(w Writes) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.writes = w
-}
 
 // Received returns every well-formed message received so far.
 func (s *Interface) Received() []Record {
@@ -375,129 +287,6 @@ func (s *Interface) message(c net.Conn, u salto.Unit, pending *int) bool {
 		return true
 	}
 	return write(c, out) == nil
-}
-
-// frame is the answer to m in the given mode, framed.
-func (s *Interface) frame(m salto.Message, mode Mode) []byte {
-	if mode == ModeGarbage {
-		return []byte("\x00garbage\x7f\x02not a Salto message\x03\x0d")
-	}
-	out := s.answer(m, mode).AppendFrame(nil, !s.opts.NoLRC)
-	if mode == ModeBadLRC {
-		out[len(out)-1] ^= 0xff
-	}
-	return out
-}
-
-// answer decides what the interface says to m.
-func (s *Interface) answer(m salto.Message, mode Mode) salto.Message {
-	cmd, count, ok := parseCommand(m.Field(0))
-	if !ok || !wellFormed(cmd, m) {
-		return salto.Message{"ES"}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if mode == ModeError {
-		a := salto.Message{s.errCode, m.Field(1)}
-		if s.errCode == "EG" {
-			a = append(a, s.errText)
-		}
-		return a
-	}
-	switch cmd {
-	case "CO":
-		s.checkedOut[m.Field(2)] = true
-		return salto.Message{m.Field(0), m.Field(1)}
-	case "CNM", "CCM":
-		return salto.Message{m.Field(0), m.Field(1)}
-	}
-	rooms := m[3:7]
-	for _, r := range rooms {
-		if r == "" {
-			continue
-		}
-		if cmd == "CC" && s.checkedOut[r] {
-			return salto.Message{"EA", m.Field(1)}
-		}
-		if cmd == "CN" {
-			delete(s.checkedOut, r)
-		}
-	}
-	a := salto.Message{m.Field(0), m.Field(1)}
-	switch m.Field(15) {
-	case "1":
-		s.serial += count
-		a = append(a, serial(s.serial))
-	case "2":
-		for range count {
-			s.serial++
-			a = append(a, serial(s.serial))
-		}
-	}
-	return a
-}
-
-func serial(n int) string { return fmt.Sprintf("SN%06d", n) }
-
-// parseCommand splits "CN2" into "CN" and 2; a command without a count
-// is for one card.
-func parseCommand(f string) (cmd string, count int, ok bool) {
-	cmd = strings.TrimRight(f, "0123456789")
-	count = 1
-	if n := f[len(cmd):]; n != "" {
-		var err error
-		if count, err = strconv.Atoi(n); err != nil || count < 1 {
-			return "", 0, false
-		}
-	}
-	switch cmd {
-	case "CN", "CC", "CA", "CO", "CNM", "CCM":
-		return cmd, count, true
-	}
-	return "", 0, false
-}
-
-var (
-	phone    = regexp.MustCompile(`^(\+|00)[0-9]{6,15}$`)
-	dateLong = regexp.MustCompile(`^[0-9]{10}$`)
-)
-
-// wellFormed checks the fields of m as Salto would, before it answers ES.
-func wellFormed(cmd string, m salto.Message) bool {
-	switch cmd {
-	case "CO":
-		return len(m) == 3 && m[1] == "0" && room(m[2])
-	case "CNM", "CCM":
-		return len(m) == 15 && phone.MatchString(m[1]) && rooms(m[2:6]) &&
-			date(m[8]) && date(m[9]) && len(m[14]) <= 256
-	}
-	return (len(m) == 16 || len(m) == 17) && m[1] != "" && strings.Contains("ERT", m[2]) && len(m[2]) == 1 &&
-		rooms(m[3:7]) && date(m[9]) && date(m[10]) && len(m[11]) <= 24 && strings.Contains("012", m[15]) && len(m[15]) == 1
-}
-
-// rooms: the first is set, none is longer than 24 characters.
-func rooms(rs []string) bool {
-	if rs[0] == "" {
-		return false
-	}
-	for _, r := range rs {
-		if len(r) > 24 {
-			return false
-		}
-	}
-	return true
-}
-
-func room(r string) bool { return r != "" && len(r) <= 24 }
-
-// date accepts hhmmDDMMYY and hhDDMMYY.
-func date(d string) bool {
-	layout := "15020106"
-	if dateLong.MatchString(d) {
-		layout = "1504020106"
-	}
-	_, err := time.Parse(layout, d)
-	return err == nil
 }
 
 func write(c net.Conn, b []byte) error {
