@@ -15,9 +15,9 @@ import (
 	"github.com/mews-keyd/mews-keyd/daemon"
 	"github.com/mews-keyd/mews-keyd/daemon/config"
 	"github.com/mews-keyd/mews-keyd/daemon/demo"
-	"github.com/mews-keyd/mews-keyd/install/logging"
 	"github.com/mews-keyd/mews-keyd/daemon/status"
 	"github.com/mews-keyd/mews-keyd/install"
+	"github.com/mews-keyd/mews-keyd/install/logging"
 
 	// Encoder drivers register themselves.
 	_ "github.com/mews-keyd/mews-keyd/keys/all"
