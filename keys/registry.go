@@ -23,6 +23,35 @@ type Driver interface {
 	Open(cfg any, env Env) (Encoder, error)
 }
 
+// DriverOf makes the Driver of a config type C: newConfig returns C with
+// its defaults, open builds an encoder from a filled-in one. It is what a
+// driver package registers: keys.Register("fias", keys.DriverOf(DefaultConfig, New)).
+func DriverOf[C any, E Encoder](newConfig func() C, open func(C, Env) (E, error)) Driver {
+	return typedDriver[C, E]{newConfig, open}
+}
+
+type typedDriver[C any, E Encoder] struct {
+	newConfig func() C
+	open      func(C, Env) (E, error)
+}
+
+func (d typedDriver[C, E]) NewConfig() any {
+	c := d.newConfig()
+	return &c
+}
+
+func (d typedDriver[C, E]) Open(cfg any, env Env) (Encoder, error) {
+	c, ok := cfg.(*C)
+	if !ok {
+		return nil, fmt.Errorf("config is %T, want %T", cfg, c)
+	}
+	enc, err := d.open(*c, env)
+	if err != nil {
+		return nil, err // not a typed nil
+	}
+	return enc, nil
+}
+
 // Validator is implemented by driver configs that check themselves.
 type Validator interface {
 	Validate() error

@@ -2,6 +2,7 @@ package keys
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 )
@@ -66,5 +67,35 @@ func TestRegisterPanics(t *testing.T) {
 	}
 	if got := Drivers(); !slices.Equal(got, []string{"sim"}) {
 		t.Errorf("after the panics Drivers() = %v", got)
+	}
+}
+
+type countConfig struct{ N int }
+
+type countEncoder struct{ nopEncoder }
+
+// TestDriverOf: the driver hands out its config with defaults, opens from
+// a filled-in one, refuses another type, and a failed open is a plain nil
+// (a typed nil would pass an `enc != nil` check).
+func TestDriverOf(t *testing.T) {
+	d := DriverOf(func() countConfig { return countConfig{N: 7} }, func(c countConfig, _ Env) (*countEncoder, error) {
+		if c.N < 0 {
+			return nil, errors.New("negative")
+		}
+		return &countEncoder{}, nil
+	})
+	cfg, ok := d.NewConfig().(*countConfig)
+	if !ok || cfg.N != 7 {
+		t.Fatalf("NewConfig = %#v, want *countConfig with the default", d.NewConfig())
+	}
+	if enc, err := d.Open(cfg, Env{}); err != nil || enc == nil {
+		t.Errorf("Open = %v, %v", enc, err)
+	}
+	cfg.N = -1
+	if enc, err := d.Open(cfg, Env{}); err == nil || enc != nil {
+		t.Errorf("failed Open = %#v, %v; want a plain nil and the error", enc, err)
+	}
+	if _, err := d.Open(&struct{}{}, Env{}); err == nil {
+		t.Error("Open took another driver's config")
 	}
 }

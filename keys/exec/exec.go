@@ -28,7 +28,7 @@ const (
 	fieldTruncated      = "truncated"
 )
 
-func init() { keys.Register("exec", driver{}) }
+func init() { keys.Register("exec", keys.DriverOf(func() Config { return Config{} }, New)) }
 
 // Config is the encoder's TOML table.
 type Config struct {
@@ -54,18 +54,6 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
-}
-
-type driver struct{}
-
-func (driver) NewConfig() any { return &Config{} }
-
-func (driver) Open(cfg any, env keys.Env) (keys.Encoder, error) {
-	c, ok := cfg.(*Config)
-	if !ok {
-		return nil, fmt.Errorf("exec: config is %T, want *exec.Config", cfg)
-	}
-	return New(*c, env)
 }
 
 const (

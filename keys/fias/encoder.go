@@ -23,22 +23,7 @@ const (
 	logRecord = "record"
 )
 
-func init() { keys.Register("fias", driver{}) }
-
-type driver struct{}
-
-func (driver) NewConfig() any {
-	c := DefaultConfig()
-	return &c
-}
-
-func (driver) Open(cfg any, env keys.Env) (keys.Encoder, error) {
-	c, ok := cfg.(*Config)
-	if !ok {
-		return nil, fmt.Errorf("fias: config is %T, want *fias.Config", cfg)
-	}
-	return New(*c, env)
-}
+func init() { keys.Register("fias", keys.DriverOf(DefaultConfig, New)) }
 
 var (
 	_ keys.Encoder        = (*Encoder)(nil)

@@ -36,7 +36,9 @@ const (
 	fieldBody           = "body"
 )
 
-func init() { keys.Register("http", driver{}) }
+func init() {
+	keys.Register("http", keys.DriverOf(func() Config { return Config{MaxResponseBytes: DefaultMaxResponseBytes} }, New))
+}
 
 // DefaultMaxResponseBytes bounds an answer unless configured.
 const DefaultMaxResponseBytes = 1 << 20
@@ -109,18 +111,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("max_response_bytes: must be positive, not %d", c.MaxResponseBytes)
 	}
 	return nil
-}
-
-type driver struct{}
-
-func (driver) NewConfig() any { return &Config{MaxResponseBytes: DefaultMaxResponseBytes} }
-
-func (driver) Open(cfg any, env keys.Env) (keys.Encoder, error) {
-	c, ok := cfg.(*Config)
-	if !ok {
-		return nil, fmt.Errorf("http: config is %T, want *httpenc.Config", cfg)
-	}
-	return New(*c, env)
 }
 
 const (

@@ -23,22 +23,7 @@ const (
 	logMessage = "message"
 )
 
-func init() { keys.Register("salto", driver{}) }
-
-type driver struct{}
-
-func (driver) NewConfig() any {
-	c := DefaultConfig()
-	return &c
-}
-
-func (driver) Open(cfg any, env keys.Env) (keys.Encoder, error) {
-	c, ok := cfg.(*Config)
-	if !ok {
-		return nil, fmt.Errorf("salto: config is %T, want *salto.Config", cfg)
-	}
-	return New(*c, env)
-}
+func init() { keys.Register("salto", keys.DriverOf(DefaultConfig, New)) }
 
 var (
 	_ keys.Encoder        = (*Encoder)(nil)

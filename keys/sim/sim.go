@@ -29,7 +29,11 @@ const (
 // maxCalls bounds the record of calls, which a long demo would grow.
 const maxCalls = 1000
 
-func init() { keys.Register("sim", driver{}) }
+func init() { keys.Register("sim", keys.DriverOf(defaultConfig, New)) }
+
+func defaultConfig() Config {
+	return Config{Delay: keys.Duration(300 * time.Millisecond), FailMessage: DefaultFailMessage}
+}
 
 // Config is the encoder's TOML table.
 type Config struct {
@@ -55,20 +59,6 @@ func (c *Config) Validate() error {
 		return errors.New("fail_message: must not be empty")
 	}
 	return nil
-}
-
-type driver struct{}
-
-func (driver) NewConfig() any {
-	return &Config{Delay: keys.Duration(300 * time.Millisecond), FailMessage: DefaultFailMessage}
-}
-
-func (driver) Open(cfg any, env keys.Env) (keys.Encoder, error) {
-	c, ok := cfg.(*Config)
-	if !ok {
-		return nil, fmt.Errorf("sim: config is %T, want *sim.Config", cfg)
-	}
-	return New(*c, env)
 }
 
 // Op names an operation in a recorded Call.
