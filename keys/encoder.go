@@ -15,7 +15,7 @@
 //     time. Errors are *Error (Failf, or the helpers in keys/wire): they
 //     carry the receptionist's note and say whether a card may have been
 //     cut, so nothing retries into a second card.
-//  3. func init() { keys.Register("<name>", driver{}) }.
+//  3. func init() { keys.Register("<name>", keys.DriverOf(DefaultConfig, New)) }.
 //  4. One line in keys/all/all.go (its test fails until it is there).
 //  5. A simulator in keys/<name>/<name>test when the driver speaks a
 //     protocol, and keystest.Run against it in the driver's tests.
