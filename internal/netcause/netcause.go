@@ -56,7 +56,7 @@ func Explain(addr string, waited time.Duration, err error) (Cause, string) {
 	case refused(err):
 		return Refused, fmt.Sprintf("cannot connect to %s: connection refused (nothing listens on that port, or a firewall refuses)", addr)
 	case IsTimeout(err):
-		return Timeout, fmt.Sprintf("cannot connect to %s: no answer in %s (a firewall drops the connection, or the host is down)", addr, Round(waited))
+		return Timeout, NoAnswer(addr, waited)
 	case unreachable(err):
 		return Unreachable, fmt.Sprintf("cannot connect to %s: no route to the host (check the network)", addr)
 	}
@@ -65,6 +65,11 @@ func Explain(addr string, waited time.Duration, err error) (Cause, string) {
 		inner = opErr.Err // without "dial tcp ADDR:", said already
 	}
 	return Other, fmt.Sprintf("cannot connect to %s: %v", addr, inner)
+}
+
+// NoAnswer words a connect to addr that has had no answer for waited.
+func NoAnswer(addr string, waited time.Duration) string {
+	return fmt.Sprintf("cannot connect to %s: no answer in %s (a firewall drops the connection, or the host is down)", addr, Round(waited))
 }
 
 // Silence words a peer at addr that took the connection but did not answer
