@@ -163,10 +163,10 @@ func hostOf(addr string) string {
 }
 
 // Round writes a measured wait as people set timeouts: 10s rather than
-// 9.987s, 500ms rather than 498ms.
+// 9.987s, 300ms rather than 304ms.
 func Round(d time.Duration) string {
 	if d >= time.Second {
 		return d.Round(time.Second).String()
 	}
-	return d.Round(10 * time.Millisecond).String()
+	return d.Round(100 * time.Millisecond).String()
 }
