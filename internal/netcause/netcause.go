@@ -98,7 +98,7 @@ func dnsWords(addr string, waited time.Duration, err error) (Cause, string, bool
 	switch {
 	case dnsErr.IsNotFound:
 		return DNS, fmt.Sprintf("cannot resolve %s: no such host (check the name, DNS, or the proxy)", host), true
-	case dnsErr.IsTimeout:
+	case dnsErr.IsTimeout || errors.Is(err, context.DeadlineExceeded):
 		return DNS, fmt.Sprintf("cannot resolve %s: no answer from DNS in %s (check DNS or the proxy)", host, Round(waited)), true
 	}
 	return DNS, fmt.Sprintf("cannot resolve %s: %s (check DNS or the proxy)", host, dnsErr.Err), true
