@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -33,7 +34,9 @@ const (
 const usage = `usage:
   mews-keyd run      [--config PATH]   run in the foreground (what the service runs)
   mews-keyd demo     [--duration D]    run against the built-in Mews simulator; exits by itself
-  mews-keyd check    [--config PATH]   validate the config and probe Mews and every encoder
+  mews-keyd check    [--config PATH] [--timeout D] [--json]
+                                       validate the config and probe Mews and every encoder, all at
+                                       once, each within D (default 10s); --json for scripts
   mews-keyd install  [--config PATH]   install as a system service
   mews-keyd uninstall | start | stop | restart | status
   mews-keyd version
@@ -227,27 +230,75 @@ func (m *Main) demo(ctx context.Context, args []string) error {
 }
 
 func (m *Main) check(ctx context.Context, args []string) error {
-	path, err := m.configFlag("check", args)
-	if err != nil {
+	path := config.DefaultPath()
+	timeout := daemon.DefaultCheckTimeout
+	asJSON := false
+	if err := m.parseFlags("check", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&path, "config", path, "configuration file")
+		fs.DurationVar(&timeout, "timeout", timeout, "how long each probe may take")
+		fs.BoolVar(&asJSON, "json", false, "print one JSON document, for scripts and support tickets")
+	}); err != nil {
 		return err
+	}
+	if timeout <= 0 {
+		return usageError{fmt.Sprintf("check: --timeout must be positive, not %s", timeout)}
+	}
+	report := checkReport{Version: version, Config: path, TimeoutMS: timeout.Milliseconds()}
+	began := time.Now()
+	// JSON is one document at the end; the text goes out as it happens.
+	opts := daemon.CheckOptions{Timeout: timeout}
+	if !asJSON {
+		opts.Progress = m.stdout
 	}
 	cfg, warnings, err := config.Load(path)
 	if err != nil {
+		if asJSON {
+			report.Results = daemon.CheckResults{{Probe: "config", Name: "config " + path, Status: daemon.CheckFail, Detail: err.Error()}}
+			m.writeJSON(report, began)
+		}
 		return err
 	}
-	fmt.Fprintf(m.stdout, "ok    config %s\n", path)
+	report.Results = daemon.CheckResults{{Probe: "config", Name: "config " + path, Status: daemon.CheckOK}}
 	// Where the tokens and the journal lie: on Windows, readable by every
 	// local user unless install (or the operator) restricted them.
 	warnings = append(warnings, install.DirWarnings(filepath.Dir(cfg.File), cfg.Daemon.StateDir)...)
 	for _, w := range warnings {
-		fmt.Fprintf(m.stdout, "warn  %s\n", w)
+		report.Results = append(report.Results, daemon.CheckResult{Probe: "config", Name: "config", Status: daemon.CheckWarn, Detail: w})
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	if !daemon.Check(ctx, cfg, daemon.Deps{Logger: zerolog.Nop(), Version: version}, m.stdout) {
-		return errors.New("some checks failed")
+	if opts.Progress != nil {
+		for _, r := range report.Results {
+			fmt.Fprintln(opts.Progress, r.Line())
+		}
+	}
+	report.Results = append(report.Results, daemon.Check(ctx, cfg, daemon.Deps{Logger: zerolog.Nop(), Version: version}, opts)...)
+	if asJSON {
+		m.writeJSON(report, began)
+	}
+	if n := report.Results.Failed(); n > 0 {
+		return fmt.Errorf("%d of %d checks failed", n, len(report.Results))
 	}
 	return nil
+}
+
+// checkReport is what `check --json` prints; its shape is documented in
+// the README: extend it, never rename a field.
+type checkReport struct {
+	OK        bool                `json:"ok"`
+	Version   string              `json:"version"`
+	Config    string              `json:"config"`
+	TimeoutMS int64               `json:"timeout_ms"`
+	ElapsedMS int64               `json:"elapsed_ms"`
+	Results   daemon.CheckResults `json:"results"`
+}
+
+func (m *Main) writeJSON(report checkReport, began time.Time) {
+	report.OK = report.Results.Failed() == 0
+	report.ElapsedMS = time.Since(began).Milliseconds()
+	enc := json.NewEncoder(m.stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(report); err != nil {
+		fmt.Fprintf(m.stderr, "mews-keyd: writing the report: %v\n", err)
+	}
 }
 
 func (m *Main) control(action string, args []string) error {

@@ -57,15 +57,6 @@ func (w *lineWatch) waitFor(t *testing.T, parts ...string) {
 	}
 }
 
-func containsAll(s string, parts []string) bool {
-	for _, p := range parts {
-		if !strings.Contains(s, p) {
-			return false
-		}
-	}
-	return true
-}
-
 const runConfig = `
 %s
 [daemon]

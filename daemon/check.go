@@ -2,96 +2,303 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mews-keyd/mews-keyd/daemon/config"
+	"github.com/mews-keyd/mews-keyd/internal/netcause"
 	"github.com/mews-keyd/mews-keyd/mews"
 )
 
-// linkWait is how long check gives an encoder to come up (a FIAS link
-// needs its handshake) before reporting its health.
-const linkWait = 5 * time.Second
+// DefaultCheckTimeout bounds each of check's probes.
+const DefaultCheckTimeout = 10 * time.Second
 
-// Check probes everything the daemon depends on and prints one line per
-// probe: Mews API authentication, the configured key cutters, the WebSocket
-// handshake, and every encoder. It reports whether all passed.
-func Check(ctx context.Context, cfg *config.Config, deps Deps, out io.Writer) bool {
+// healthPoll is how often check asks an encoder that is not healthy yet:
+// often enough that the last answer before the timeout is current, rarely
+// enough not to hammer a lock system probed over the network (Salto).
+const healthPoll = 200 * time.Millisecond
+
+// CheckStatus is a probe's verdict.
+type CheckStatus string
+
+// Verdicts.
+const (
+	CheckOK   CheckStatus = "ok"
+	CheckWarn CheckStatus = "warn"
+	CheckFail CheckStatus = "fail"
+)
+
+// Causes of failures that netcause does not name.
+const (
+	causeUnauthorized = "unauthorized" // Mews refused a token
+	causeHTTP         = "http"         // Mews answered with another error
+	causeDevice       = "device"       // a key cutter is not in Mews, or is no key cutter
+	causeClock        = "clock"        // this machine's clock is off Mews's
+)
+
+// CheckResult is one probe's verdict. Its JSON form is part of `check
+// --json`, documented in the README: extend it, never rename a field.
+type CheckResult struct {
+	// Probe is the kind: config, setup, mews-api, key-cutter, clock,
+	// mews-websocket, encoder.
+	Probe string `json:"probe"`
+	// Name says what was probed, as the text line does.
+	Name   string      `json:"name"`
+	Status CheckStatus `json:"status"`
+	// Cause is a failure's kind in one word, for scripts: see the README.
+	Cause     string `json:"cause,omitempty"`
+	Detail    string `json:"detail,omitempty"`
+	ElapsedMS int64  `json:"elapsed_ms"`
+}
+
+var linePrefix = map[CheckStatus]string{CheckOK: "ok    ", CheckWarn: "WARN  ", CheckFail: "FAIL  "}
+
+// startPrefix marks the line that announces a probe before it runs.
+const startPrefix = "...   "
+
+// Line is the result as check prints it, e.g.
+// "FAIL  encoder lobby (fias): lock system link down: ...".
+func (r CheckResult) Line() string {
+	if r.Detail == "" {
+		return linePrefix[r.Status] + r.Name
+	}
+	return linePrefix[r.Status] + r.Name + ": " + r.Detail
+}
+
+// CheckResults are check's verdicts, in a fixed order.
+type CheckResults []CheckResult
+
+// Failed counts the failed probes.
+func (rs CheckResults) Failed() int {
+	n := 0
+	for _, r := range rs {
+		if r.Status == CheckFail {
+			n++
+		}
+	}
+	return n
+}
+
+// CheckOptions says how Check runs.
+type CheckOptions struct {
+	// Timeout bounds each probe; zero means DefaultCheckTimeout.
+	Timeout time.Duration
+	// Progress, if set, gets a line as each probe starts and its verdict
+	// as it ends, so that nobody stares at a silent terminal.
+	Progress io.Writer
+}
+
+// Check probes what the daemon depends on: Mews API authentication (then
+// the configured key cutters and the clock), the WebSocket handshake, and
+// every encoder. The probes run at once and each gets one attempt within
+// the timeout, so a machine without network has its whole answer in about
+// one timeout; a failure says why in words.
+func Check(ctx context.Context, cfg *config.Config, deps Deps, opts CheckOptions) CheckResults {
+	c := &checker{cfg: cfg, timeout: opts.Timeout, progress: opts.Progress}
+	if c.timeout <= 0 {
+		c.timeout = DefaultCheckTimeout
+	}
 	d, err := New(cfg, deps)
 	if err != nil {
-		fmt.Fprintf(out, "FAIL  setup: %v\n", err)
-		return false
+		return CheckResults{c.report(CheckResult{Probe: "setup", Name: "setup", Status: CheckFail, Detail: err.Error()})}
 	}
 	defer d.closeEncoders()
 	defer d.api.Close()
-	ok := true
-	report := func(err error, format string, args ...any) {
+
+	route := d.route.Load()
+	groups := make([]CheckResults, 2+len(cfg.Encoders))
+	var probes sync.WaitGroup
+	probes.Go(func() { groups[0] = c.mewsAPI(ctx, d.api) })
+	probes.Go(func() { groups[1] = CheckResults{c.websocket(ctx, d.ws)} })
+	for i, ec := range cfg.Encoders {
+		st := route.station(ec.Name)
+		probes.Go(func() {
+			groups[2+i] = CheckResults{c.encoder(ctx, fmt.Sprintf("encoder %s (%s)", ec.Name, ec.Driver), st)}
+		})
+	}
+	probes.Wait()
+	return slices.Concat(groups...)
+}
+
+// checker runs the probes of one check.
+type checker struct {
+	cfg     *config.Config
+	timeout time.Duration
+
+	mu       sync.Mutex // one line at a time
+	progress io.Writer
+}
+
+// probe announces a probe, runs it within the timeout and reports its
+// verdict.
+func (c *checker) probe(ctx context.Context, probe, name string, run func(context.Context) CheckResult) CheckResult {
+	c.print(fmt.Sprintf("%s%s: checking, up to %s", startPrefix, name, netcause.Round(c.timeout)))
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	began := time.Now()
+	r := run(ctx)
+	r.Probe, r.Name, r.ElapsedMS = probe, name, time.Since(began).Milliseconds()
+	return c.report(r)
+}
+
+// report prints a verdict and returns it.
+func (c *checker) report(r CheckResult) CheckResult {
+	c.print(r.Line())
+	return r
+}
+
+func (c *checker) print(line string) {
+	if c.progress == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fmt.Fprintln(c.progress, line)
+}
+
+func passed(detail string) CheckResult { return CheckResult{Status: CheckOK, Detail: detail} }
+
+func failed(cause, detail string) CheckResult {
+	return CheckResult{Status: CheckFail, Cause: cause, Detail: detail}
+}
+
+// mewsAPI authenticates with the device list, then checks the key cutters
+// against it and the clock against Mews's.
+func (c *checker) mewsAPI(ctx context.Context, api *mews.Client) CheckResults {
+	var devices []mews.Device
+	apiURL := c.cfg.Mews.APIURL
+	r := c.probe(ctx, "mews-api", "Mews API "+apiURL, func(ctx context.Context) CheckResult {
+		var ph phases
+		devs, err := api.Devices(ph.follow(mews.WithoutRetries(ctx)))
 		if err != nil {
-			ok = false
-			fmt.Fprintf(out, "FAIL  "+format+": %v\n", append(args, err)...)
-			return
+			return c.mewsFailure(&ph, apiURL, "the request", err)
 		}
-		fmt.Fprintf(out, "ok    "+format+"\n", args...)
+		devices = devs
+		return passed(fmt.Sprintf("tokens accepted; %d devices linked to this integration", len(devs)))
+	})
+	results := CheckResults{r}
+	if r.Status != CheckOK {
+		return results
 	}
-
-	devices, err := d.api.Devices(ctx)
-	report(err, "Mews API %s: tokens accepted", cfg.Mews.APIURL)
-	if err == nil {
-		if skew, known := d.api.ClockSkew(); known && skew.Abs() > maxClockSkew {
-			fmt.Fprintf(out, "WARN  this machine's clock is %s: key command ages use Mews's clock, but set the clock right (NTP)\n", skewWords(skew))
-		}
-		d.checkCutters(devices, report)
+	if skew, known := api.ClockSkew(); known && skew.Abs() > maxClockSkew {
+		results = append(results, c.report(CheckResult{Probe: "clock", Name: "clock", Status: CheckWarn, Cause: causeClock,
+			Detail: fmt.Sprintf("this machine's clock is %s: key command ages use Mews's clock, but set the clock right (NTP)", skewWords(skew))}))
 	}
-	report(d.ws.CheckHandshake(ctx), "Mews WebSocket %s: handshake", cfg.Mews.WSURL)
-	for _, ec := range cfg.Encoders {
-		report(d.checkEncoder(ctx, d.route.Load().station(ec.Name)), "encoder %s (%s)", ec.Name, ec.Driver)
+	for _, kc := range c.cfg.KeyCutters {
+		r := checkCutter(kc, devices)
+		r.Probe, r.Name = "key-cutter", "key cutter "+kc.DeviceID+kc.Identifier
+		results = append(results, c.report(r))
 	}
-	return ok
+	return results
 }
 
-// checkCutters confirms each configured key cutter exists in Mews.
-func (d *Daemon) checkCutters(devices []mews.Device, report func(error, string, ...any)) {
-	for _, kc := range d.cfg.KeyCutters {
-		var found *mews.Device
-		for i := range devices {
-			// Device ids are GUIDs: their case means nothing.
-			if (kc.DeviceID != "" && strings.EqualFold(devices[i].ID, kc.DeviceID)) || (kc.Identifier != "" && devices[i].Identifier == kc.Identifier) {
-				found = &devices[i]
-			}
+// websocket opens the WebSocket once and closes it.
+func (c *checker) websocket(ctx context.Context, ws *mews.WSClient) CheckResult {
+	wsURL := c.cfg.Mews.WSURL
+	return c.probe(ctx, "mews-websocket", "Mews WebSocket "+wsURL, func(ctx context.Context) CheckResult {
+		var ph phases
+		if err := ws.CheckHandshake(ph.follow(ctx)); err != nil {
+			return c.mewsFailure(&ph, wsURL, "the WebSocket handshake", err)
 		}
-		name := kc.DeviceID + kc.Identifier
-		switch {
-		case found == nil:
-			report(fmt.Errorf("no such device is linked to this integration in Mews"), "key cutter %s", name)
-		case found.Type != mews.DeviceKeyCutter:
-			report(fmt.Errorf("device %q is a %s, not a KeyCutter", found.Name, found.Type), "key cutter %s", name)
-		default:
-			report(nil, "key cutter %s: %q in Mews → encoder %s", name, found.Name, kc.Encoder)
-		}
-	}
+		return passed("handshake accepted")
+	})
 }
 
-// checkEncoder asks an encoder for its health, waiting briefly for a link
-// that is still coming up.
-func (d *Daemon) checkEncoder(ctx context.Context, st *station) error {
-	deadline := time.Now().Add(linkWait)
-	for {
-		h := encoderHealth(ctx, st)
-		if h.OK {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			if !h.Since.IsZero() {
-				return fmt.Errorf("%s since %s", h.Detail, h.Since.Local().Format(time.DateTime))
-			}
-			return fmt.Errorf("%s", h.Detail)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+// mewsFailure says why a call to Mews at rawURL failed; awaited is what
+// Mews owed once connected.
+func (c *checker) mewsFailure(ph *phases, rawURL, awaited string, err error) CheckResult {
+	var apiErr *mews.APIError
+	switch {
+	case errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized:
+		return failed(causeUnauthorized, c.refusedToken(apiErr))
+	case errors.Is(err, mews.ErrHandshakeUnauthorized):
+		m := c.cfg.Mews
+		return failed(causeUnauthorized, fmt.Sprintf("Mews refused the tokens at the WebSocket handshake (ClientToken from %s, AccessToken from %s)",
+			m.ClientTokenFrom, m.AccessTokenFrom))
+	case errors.As(err, &apiErr):
+		return failed(causeHTTP, "Mews answered "+apiErr.Error())
+	}
+	cause, words := ph.explain(hostPort(rawURL), awaited, err)
+	if proxy := proxyFor(rawURL); proxy != "" && cause != netcause.Proxy {
+		words += " (through the proxy " + proxy + ")"
+	}
+	return failed(string(cause), words)
+}
+
+// refusedToken names the token Mews refused (its message says which) and
+// where it came from, never its value.
+func (c *checker) refusedToken(e *mews.APIError) string {
+	m := c.cfg.Mews
+	which := fmt.Sprintf("the tokens (ClientToken from %s, AccessToken from %s)", m.ClientTokenFrom, m.AccessTokenFrom)
+	switch {
+	case strings.Contains(e.Message, "AccessToken"):
+		which = fmt.Sprintf("the AccessToken (from %s)", m.AccessTokenFrom)
+	case strings.Contains(e.Message, "ClientToken"):
+		which = fmt.Sprintf("the ClientToken (from %s)", m.ClientTokenFrom)
+	}
+	words := fmt.Sprintf("Mews refused %s: %s", which, e.Message)
+	if e.RequestID != "" {
+		words += " (request " + e.RequestID + ")"
+	}
+	return words + fmt.Sprintf(" Copy it again from the integration in Mews, for the %s environment.", m.Environment)
+}
+
+// checkCutter confirms a configured key cutter exists in Mews.
+func checkCutter(kc config.KeyCutter, devices []mews.Device) CheckResult {
+	var found *mews.Device
+	for i := range devices {
+		// Device ids are GUIDs: their case means nothing.
+		if (kc.DeviceID != "" && strings.EqualFold(devices[i].ID, kc.DeviceID)) || (kc.Identifier != "" && devices[i].Identifier == kc.Identifier) {
+			found = &devices[i]
 		}
 	}
+	switch {
+	case found == nil && len(devices) == 0:
+		return failed(causeDevice, "Mews lists no devices for this integration: add the key cutters to it in Mews")
+	case found == nil:
+		by := "id"
+		if kc.DeviceID == "" {
+			by = "identifier"
+		}
+		return failed(causeDevice, fmt.Sprintf("no device with this %s is linked to this integration in Mews; Mews lists %s", by, deviceList(devices)))
+	case found.Type != mews.DeviceKeyCutter:
+		return failed(causeDevice, fmt.Sprintf("device %q is a %s, not a KeyCutter", found.Name, found.Type))
+	}
+	return passed(fmt.Sprintf("%q in Mews → encoder %s", found.Name, kc.Encoder))
+}
+
+// deviceList writes what Mews has, so that a mistyped id can be told
+// from a device nobody linked.
+func deviceList(devices []mews.Device) string {
+	parts := make([]string, len(devices))
+	for i, d := range devices {
+		parts[i] = fmt.Sprintf("%q (%s, id %s, identifier %s)", d.Name, d.Type, d.ID, d.Identifier)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// encoder asks an encoder for its health until it is healthy or the probe
+// times out: a FIAS link needs its handshake before it is up.
+func (c *checker) encoder(ctx context.Context, name string, st *station) CheckResult {
+	return c.probe(ctx, "encoder", name, func(ctx context.Context) CheckResult {
+		for {
+			h := encoderHealth(ctx, st)
+			if h.OK {
+				return passed(h.Detail)
+			}
+			t := time.NewTimer(healthPoll)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return failed("", h.Detail)
+			case <-t.C:
+			}
+		}
+	})
 }

@@ -66,7 +66,7 @@ func TestCheckFindsDeviceIDsInAnyCase(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if !daemon.Check(context.Background(), cfg, daemon.Deps{Logger: zerolog.Nop(), Version: "test"}, &out) {
+	if daemon.Check(context.Background(), cfg, daemon.Deps{Logger: zerolog.Nop(), Version: "test"}, daemon.CheckOptions{Progress: &out}).Failed() > 0 {
 		t.Errorf("check failed:\n%s", out.String())
 	}
 	for _, dev := range []mews.Device{mewstest.KeyCutter2, backOffice} {

@@ -2,7 +2,7 @@
 # Builds the release into dist/ (make dist):
 #   mews-keyd_VERSION_linux_amd64, _linux_arm64, _windows_amd64.exe  binaries
 #   mews-keyd_DEBVERSION_amd64.deb, _arm64.deb                       Debian packages
-#   mews-keyd_VERSION_windows_amd64.zip                              exe, example configs, README
+#   mews-keyd_VERSION_windows_amd64.zip                              exe, example configs, README, LICENSE
 #   SHA256SUMS
 # Usage: bash install/dist.sh VERSION
 # Environment: DIST_DIR (default dist), MAIN_PKG (default ., the command).
@@ -63,6 +63,7 @@ zip_entries=(
 	"mews-keyd.exe=$exe"
 	"config.toml.example=$example"
 	"README.txt=install/README-windows.txt"
+	"LICENSE.txt=LICENSE"
 )
 for f in configs/*.toml; do
 	zip_entries+=("examples/$(basename "$f")=$f")

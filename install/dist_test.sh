@@ -21,6 +21,8 @@ check() { # DESCRIPTION COMMAND...
 	fi
 }
 
+# A .deb's control has no license field; nfpm's is the package's record of it.
+check "nfpm.yaml: license Apache-2.0" grep -qx 'license: Apache-2.0' install/nfpm.yaml
 for arch in amd64 arm64; do
 	deb="$out/mews-keyd_9.8.7+1+gtest_$arch.deb"
 	check "$arch: deb exists" test -f "$deb"
@@ -30,6 +32,7 @@ for arch in amd64 arm64; do
 	check "$arch: unit in /lib/systemd/system" grep -Eq ' \./lib/systemd/system/mews-keyd\.service$' <<<"$contents"
 	check "$arch: config 0640 root:mews-keyd" grep -Eq '^-rw-r----- root/mews-keyd .* \./etc/mews-keyd/config\.toml$' <<<"$contents"
 	check "$arch: examples shipped" grep -Eq ' \./usr/share/doc/mews-keyd/examples/fias\.toml$' <<<"$contents"
+	check "$arch: license in /usr/share/doc/mews-keyd/copyright" grep -Eq '^-rw-r--r-- root/root .* \./usr/share/doc/mews-keyd/copyright$' <<<"$contents"
 	check "$arch: package name" grep -Eq '^ Package: mews-keyd$' <<<"$info"
 	check "$arch: architecture" grep -Eq "^ Architecture: $arch\$" <<<"$info"
 	check "$arch: version" grep -Eq '^ Version: 9\.8\.7\+1\+gtest$' <<<"$info"
@@ -43,6 +46,7 @@ for arch in amd64 arm64; do
 	check "$arch: postinst creates the state dir" grep -q '/var/lib/mews-keyd' "$ctrl/postinst"
 	data=$(mktemp -d)
 	dpkg-deb -x "$deb" "$data"
+	check "$arch: copyright is the Apache License 2.0" cmp "$data/usr/share/doc/mews-keyd/copyright" LICENSE
 	check "$arch: unit runs the packaged binary" grep -qx 'ExecStart=/usr/bin/mews-keyd run --config /etc/mews-keyd/config.toml' "$data/lib/systemd/system/mews-keyd.service"
 	if command -v systemd-analyze >/dev/null; then
 		# verify needs an executable ExecStart; the amd64 binary runs here.
@@ -58,7 +62,7 @@ done
 
 zip="$out/mews-keyd_${version}_windows_amd64.zip"
 listing=$(unzip -l "$zip")
-for f in mews-keyd.exe config.toml.example README.txt examples/fias.toml; do
+for f in mews-keyd.exe config.toml.example README.txt LICENSE.txt examples/fias.toml; do
 	check "zip: $f" grep -Eq " $f\$" <<<"$listing"
 done
 check "checksums" bash -c "cd '$out' && sha256sum -c --quiet SHA256SUMS"

@@ -180,6 +180,9 @@ func (c *Client) call(ctx context.Context, op string, idempotent bool, in, out a
 		if ctx.Err() != nil {
 			return fmt.Errorf("mews %s: %w", op, ctx.Err())
 		}
+		if onlyOnce(ctx) {
+			return err
+		}
 		if l, ok := in.(lightener); ok && errors.Is(err, ErrTimeout) && l.lighten() {
 			// Mews found it too heavy: the same request would fail again.
 			if body, err = c.encode(in); err != nil {
@@ -218,6 +221,21 @@ func (c *Client) call(ctx context.Context, op string, idempotent bool, in, out a
 		case <-t.C:
 		}
 	}
+}
+
+type onceKey struct{}
+
+// WithoutRetries marks the calls made with the returned context as asking
+// once: the first failure comes back as it is, however retryable. It is for
+// `mews-keyd check`, which must answer within seconds and say what went
+// wrong, where the daemon's calls keep retrying within MaxElapsed.
+func WithoutRetries(ctx context.Context) context.Context {
+	return context.WithValue(ctx, onceKey{}, true)
+}
+
+func onlyOnce(ctx context.Context) bool {
+	once, _ := ctx.Value(onceKey{}).(bool)
+	return once
 }
 
 // lightener is a request that can ask for less, e.g. a smaller page, when

@@ -947,3 +947,36 @@ func TestTimeoutHalvesPage(t *testing.T) {
 		})
 	}
 }
+
+// TestWithoutRetriesTriesOnce: `check` asks once and reports what it got,
+// rather than retrying for minutes; the same client's other calls retry as
+// before.
+func TestWithoutRetriesTriesOnce(t *testing.T) {
+	lc := newAPILeakCheck(t)
+	srv := apiServer(t)
+	c := apiClient(t, srv, lc, nil)
+	ctx := apiContext(t)
+
+	for _, status := range []int{http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusRequestTimeout} {
+		before := srv.RequestCount(mews.OpDevices)
+		srv.FailNext(mews.OpDevices, 1, status, "")
+		_, err := c.Devices(mews.WithoutRetries(ctx))
+		lc.note(err)
+		var apiErr *mews.APIError
+		if !errors.As(err, &apiErr) || apiErr.Status != status {
+			t.Errorf("err = %v, want the %d as it came", err, status)
+		}
+		if n := srv.RequestCount(mews.OpDevices) - before; n != 1 {
+			t.Errorf("status %d: %d requests, want 1", status, n)
+		}
+	}
+
+	before := srv.RequestCount(mews.OpDevices)
+	srv.FailNext(mews.OpDevices, 1, http.StatusServiceUnavailable, "")
+	if _, err := c.Devices(ctx); lc.note(err) != nil {
+		t.Fatalf("a call with retries: %v", err)
+	}
+	if n := srv.RequestCount(mews.OpDevices) - before; n != 2 {
+		t.Errorf("a call with retries made %d requests, want 2", n)
+	}
+}

@@ -53,6 +53,12 @@ type Mews struct {
 	RequestWindow     keys.Duration `toml:"request_window"`
 	MaxCommandAge     keys.Duration `toml:"max_command_age"`
 	ReconcileInterval keys.Duration `toml:"reconcile_interval"`
+
+	// Where each token came from ("token file /etc/mews-keyd/access_token",
+	// "environment variable MEWS_ACCESS_TOKEN", ...), so that `check` can
+	// say which one Mews refused without showing it.
+	ClientTokenFrom string `toml:"-"`
+	AccessTokenFrom string `toml:"-"`
 }
 
 // Daemon is the [daemon] table.

@@ -474,6 +474,17 @@ func TestEnvironmentTokensWin(t *testing.T) {
 	if cfg.Mews.ClientToken.Reveal() != "ct-from-env" || cfg.Mews.AccessToken.Reveal() != "at-from-env" {
 		t.Error("environment tokens not used")
 	}
+	// check names where a refused token came from.
+	if cfg.Mews.ClientTokenFrom != "environment variable MEWS_CLIENT_TOKEN" || cfg.Mews.AccessTokenFrom != "environment variable MEWS_ACCESS_TOKEN" {
+		t.Errorf("token sources %q, %q", cfg.Mews.ClientTokenFrom, cfg.Mews.AccessTokenFrom)
+	}
+	cfg, _, err = Parse("config.toml", []byte(base), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Mews.AccessTokenFrom != "mews.access_token in config.toml" {
+		t.Errorf("inline token source %q", cfg.Mews.AccessTokenFrom)
+	}
 
 	cfg, _, err = Parse("config.toml", []byte(base), env)
 	if err != nil {

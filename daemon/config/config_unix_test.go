@@ -48,6 +48,9 @@ func TestTokenFiles(t *testing.T) {
 		if cfg.Mews.ClientTokenFile != filepath.Join(dir, "client_token") {
 			t.Errorf("client_token_file %q not made absolute", cfg.Mews.ClientTokenFile)
 		}
+		if want := "token file " + filepath.Join(dir, "client_token"); cfg.Mews.ClientTokenFrom != want {
+			t.Errorf("client token from %q, want %q", cfg.Mews.ClientTokenFrom, want)
+		}
 	})
 	t.Run("empty file", func(t *testing.T) {
 		_, _, err := Parse(path, []byte(strings.Replace(doc, `"client_token"`, `"empty"`, 1)), noEnv)

@@ -78,20 +78,21 @@ func urls(m *Mews) []struct{ key, value string } {
 // is inline or *_file but not both. No message here may include a value.
 func (p *parser) secrets(cfg *Config) error {
 	m := &cfg.Mews
-	if err := p.secret("mews.client_token", "MEWS_CLIENT_TOKEN", &m.ClientToken, &m.ClientTokenFile); err != nil {
+	if err := p.secret("mews.client_token", "MEWS_CLIENT_TOKEN", &m.ClientToken, &m.ClientTokenFile, &m.ClientTokenFrom); err != nil {
 		return err
 	}
-	return p.secret("mews.access_token", "MEWS_ACCESS_TOKEN", &m.AccessToken, &m.AccessTokenFile)
+	return p.secret("mews.access_token", "MEWS_ACCESS_TOKEN", &m.AccessToken, &m.AccessTokenFile, &m.AccessTokenFrom)
 }
 
-func (p *parser) secret(key, envVar string, value *mews.Secret, file *string) error {
+func (p *parser) secret(key, envVar string, value *mews.Secret, file, from *string) error {
 	fileKey := key + "_file"
 	if *value != "" && *file != "" {
 		return p.errorf(key, "set either %s or %s, not both", lastName(key), lastName(fileKey))
 	}
 	if v := strings.TrimSpace(p.env(envVar)); v != "" {
 		*value = mews.Secret(v)
-		return checkToken(p, key, "environment variable "+envVar, v)
+		*from = "environment variable " + envVar
+		return checkToken(p, key, *from, v)
 	}
 	if *file != "" {
 		*file = p.abs(*file)
@@ -104,12 +105,14 @@ func (p *parser) secret(key, envVar string, value *mews.Secret, file *string) er
 		}
 		tok := strings.TrimSpace(string(data))
 		*value = mews.Secret(tok)
-		return checkToken(p, fileKey, "token file "+*file, tok)
+		*from = "token file " + *file
+		return checkToken(p, fileKey, *from, tok)
 	}
 	if *value == "" {
 		return p.errorf(key, "required: set %s, %s or the environment variable %s", lastName(key), lastName(fileKey), envVar)
 	}
 	p.inline = true
+	*from = key + " in " + p.file
 	return checkToken(p, key, "the value", value.Reveal())
 }
 

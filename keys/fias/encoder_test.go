@@ -436,21 +436,77 @@ func TestLinkDropMidRequest(t *testing.T) {
 }
 
 func TestOffline(t *testing.T) {
+	addr := refusingAddr(t)
+	cfg := testConfig()
+	cfg.Address = addr
+	cfg.ConnectTimeout = keys.Duration(50 * time.Millisecond)
+	e := open(t, cfg)
+	_, err := e.Issue(ctxT(t), request())
+	wantError(t, err, "lock system offline", false)
+	want := "lock system link down: cannot connect to " + addr + ": connection refused"
+	if h := e.Health(t.Context()); h.OK || !strings.HasPrefix(h.Detail, want) {
+		t.Errorf("health = %+v, want %q", h, want)
+	}
+}
+
+// TestHealthSaysWhyTheLinkIsDown: a link that does not come up says why in
+// words, for `check` and /healthz, rather than a bare "down".
+func TestHealthSaysWhyTheLinkIsDown(t *testing.T) {
+	down := func(t *testing.T, addr, want string) {
+		t.Helper()
+		cfg := testConfig()
+		cfg.Address = addr
+		e := open(t, cfg)
+		ctx := ctxT(t)
+		if err := e.WaitHealth(ctx, func(h keys.Health) bool { return strings.Contains(h.Detail, want) }); err != nil {
+			t.Fatalf("health %+v never said %q: %v", e.Health(ctx), want, err)
+		}
+		if h := e.Health(ctx); h.OK || !strings.HasPrefix(h.Detail, "lock system link down: "+want) {
+			t.Errorf("health = %+v", h)
+		}
+	}
+	t.Run("unresolvable", func(t *testing.T) {
+		down(t, "lock.mews-keyd.invalid:5010", "cannot resolve lock.mews-keyd.invalid")
+	})
+	t.Run("refused", func(t *testing.T) {
+		addr := refusingAddr(t)
+		down(t, addr, "cannot connect to "+addr+": connection refused")
+	})
+	t.Run("silent", func(t *testing.T) {
+		// A port that takes the connection and never answers our LS.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		cfg := testConfig()
+		cfg.Address = ln.Addr().String()
+		e := open(t, cfg)
+		conn, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := conn.Read(make([]byte, 1)); err != nil { // our LS has gone out
+			t.Fatal(err)
+		}
+		want := "lock system link down: " + cfg.Address + " accepted the connection but did not answer the link start (LS) in "
+		if h := e.Health(ctxT(t)); h.OK || !strings.HasPrefix(h.Detail, want) {
+			t.Errorf("health = %+v, want %q", h, want)
+		}
+	})
+}
+
+// refusingAddr returns a loopback address nothing listens on.
+func refusingAddr(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cfg := testConfig()
-	cfg.Address = addr
-	cfg.ConnectTimeout = keys.Duration(50 * time.Millisecond)
-	e := open(t, cfg)
-	_, err = e.Issue(ctxT(t), request())
-	wantError(t, err, "lock system offline", false)
-	if h := e.Health(t.Context()); h.OK || h.Detail != "lock system link down" {
-		t.Errorf("health = %+v, want down", h)
-	}
+	return addr
 }
 
 func TestHealth(t *testing.T) {
@@ -469,7 +525,7 @@ func TestHealth(t *testing.T) {
 	if err := lock.Wait(ctx, func(rs []fias.Record) bool { return fiastest.Count(rs, "LS") > 0 }); err != nil {
 		t.Fatal(err)
 	}
-	if h := e.Health(ctx); h.OK || h.Detail != "lock system link down" {
+	if h := e.Health(ctx); h.OK || !strings.HasPrefix(h.Detail, "lock system link down: ") {
 		t.Errorf("health during an unanswered link start = %+v, want down", h)
 	}
 

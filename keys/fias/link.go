@@ -3,6 +3,7 @@ package fias
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/rs/zerolog"
 
+	"github.com/mews-keyd/mews-keyd/internal/netcause"
 	"github.com/mews-keyd/mews-keyd/keys"
 )
 
@@ -96,8 +98,23 @@ type link struct {
 	mu      sync.Mutex
 	cur     *session // the session whose link is up; nil while down
 	since   time.Time
-	changed chan struct{} // closed and replaced at every up/down change
+	changed chan struct{} // closed and replaced at every up/down change, and when why changes
+	// While the link is down, what the dial loop is doing (step, since
+	// stepSince) and why its last attempt failed, in words: Health says
+	// "cannot connect to ...: no answer in 10s", not just "down".
+	step      dialStep
+	stepSince time.Time
+	why       string
 }
+
+// dialStep is how far a connection attempt has got.
+type dialStep int
+
+const (
+	stepIdle       dialStep = iota // between attempts
+	stepConnecting                 // TCP connect under way
+	stepStarting                   // connected, our LS waits for the lock's link start
+)
 
 func newLink(cfg *Config, log zerolog.Logger, loc *time.Location, onRecord func(*session, Record)) *link {
 	allow, _ := cfg.allowFrom() // validated
@@ -131,6 +148,8 @@ func (l *link) dialLoop(ctx context.Context) {
 	)
 	failures := 0
 	for {
+		l.setStep(stepConnecting)
+		began := time.Now()
 		d := net.Dialer{Timeout: l.cfg.ConnectTimeout.D()}
 		conn, err := d.DialContext(ctx, "tcp", l.cfg.Address)
 		switch {
@@ -140,6 +159,8 @@ func (l *link) dialLoop(ctx context.Context) {
 			}
 			return
 		case err != nil:
+			_, why := netcause.Explain(l.cfg.Address, time.Since(began), err)
+			l.failed(why)
 			failures++
 			ev := l.log.Debug()
 			if failures == 1 {
@@ -148,8 +169,10 @@ func (l *link) dialLoop(ctx context.Context) {
 			ev.Err(err).Int("attempt", failures).Msg("cannot reach lock system; retrying")
 		default:
 			l.log.Debug().Str(logAddr, l.cfg.Address).Msg("connected to lock system")
+			l.setStep(stepStarting)
 			upAt, reason := l.serve(ctx, conn)
 			if !upAt.IsZero() {
+				l.failed(reason)
 				failures = 0
 				if time.Since(upAt) >= stableAfter {
 					b.Reset()
@@ -159,6 +182,7 @@ func (l *link) dialLoop(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
+			l.failed(fmt.Sprintf("%s accepted the connection but the link did not start: %s", l.cfg.Address, reason))
 			failures++
 			ev := l.log.Debug()
 			if failures == 1 {
@@ -346,8 +370,8 @@ func (l *link) setUp(s *session) {
 		l.cur.stop()
 	}
 	l.cur, l.since = s, time.Now()
-	close(l.changed)
-	l.changed = make(chan struct{})
+	l.step, l.why = stepIdle, ""
+	l.signalLocked()
 	l.log.Info().Str(logAddr, s.conn.RemoteAddr().String()).Msg("lock system link up")
 }
 
@@ -358,8 +382,7 @@ func (l *link) setDown(s *session, reason string) {
 		return
 	}
 	l.cur, l.since = nil, time.Now()
-	close(l.changed)
-	l.changed = make(chan struct{})
+	l.signalLocked()
 	if reason == "closed" {
 		l.log.Info().Msg("lock system link closed")
 		return
@@ -409,9 +432,49 @@ func (l *link) waitUp(ctx context.Context, max time.Duration) (*session, error) 
 }
 
 func (l *link) health() keys.Health {
-	s, since, _ := l.state()
-	if s == nil {
-		return keys.Health{OK: false, Detail: "lock system link down", Since: since}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cur != nil {
+		return keys.Health{OK: true, Detail: "lock system link up", Since: l.since}
 	}
-	return keys.Health{OK: true, Detail: "lock system link up", Since: since}
+	detail := "lock system link down"
+	if why := l.whyDown(); why != "" {
+		detail += ": " + why
+	}
+	return keys.Health{OK: false, Detail: detail, Since: l.since}
+}
+
+// whyDown says what keeps the link down: the attempt under way when it
+// has been waiting, else how the last one failed. l.mu is held.
+func (l *link) whyDown() string {
+	waited := time.Since(l.stepSince)
+	switch {
+	case l.step == stepStarting:
+		return netcause.Silence(l.cfg.Address, "the link start (LS)", waited)
+	case l.step == stepConnecting && l.why == "":
+		return netcause.NoAnswer(l.cfg.Address, waited)
+	}
+	return l.why
+}
+
+// setStep records how far the dial loop's attempt has got.
+func (l *link) setStep(step dialStep) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.step, l.stepSince = step, time.Now()
+	l.signalLocked()
+}
+
+// failed records why the last attempt failed, or why the link went down.
+func (l *link) failed(why string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.step, l.why = stepIdle, why
+	l.signalLocked()
+}
+
+// signalLocked wakes whoever waits for a change; l.mu is held.
+func (l *link) signalLocked() {
+	close(l.changed)
+	l.changed = make(chan struct{})
 }

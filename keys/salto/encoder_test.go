@@ -3,6 +3,7 @@ package salto_test
 import (
 	"context"
 	"errors"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -478,9 +479,39 @@ func TestInterfaceDown(t *testing.T) {
 	sim.Close()
 	_, err := e.Issue(ctxT(t), request())
 	wantError(t, err, "Salto interface not answering", false)
-	if h := e.Health(ctxT(t)); h.OK || h.Detail != "Salto interface not answering" {
-		t.Errorf("Health = %+v", h)
+	want := "Salto interface not answering: cannot connect to " + sim.Addr() + ": connection refused"
+	if h := e.Health(ctxT(t)); h.OK || !strings.HasPrefix(h.Detail, want) {
+		t.Errorf("Health = %+v, want %q", h, want)
 	}
+}
+
+// TestHealthOfASilentPort: something takes the connection but never
+// answers ENQ; Health says so, and within the connect timeout.
+func TestHealthOfASilentPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if conn, err := ln.Accept(); err == nil {
+			accepted <- conn
+		}
+	}()
+	cfg := testConfig()
+	cfg.Address = ln.Addr().String()
+	cfg.ConnectTimeout = keys.Duration(300 * time.Millisecond)
+	e, err := salto.New(cfg, env(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	want := "Salto interface not answering: " + cfg.Address + " accepted the connection but did not answer ENQ in 300ms"
+	if h := e.Health(ctxT(t)); h.OK || h.Detail != want {
+		t.Errorf("Health = %+v, want %q", h, want)
+	}
+	(<-accepted).Close()
 }
 
 func TestHealth(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/mews-keyd/mews-keyd/internal/netcause"
 	"github.com/mews-keyd/mews-keyd/keys"
 	"github.com/mews-keyd/mews-keyd/keys/wire"
 )
@@ -178,20 +179,26 @@ func (x *exchange) answer(ctx context.Context, began time.Time) (Message, error)
 func (e *Encoder) probe(ctx context.Context) (ok bool, detail string) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.ConnectTimeout.D())
 	defer cancel()
-	const silent = "Salto interface not answering"
+	const silent = "Salto interface not answering: "
+	addr := e.cfg.Address
+	began := time.Now()
 	d := net.Dialer{}
-	conn, err := d.DialContext(ctx, "tcp", e.cfg.Address)
+	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return false, silent
+		_, why := netcause.Explain(addr, time.Since(began), err)
+		return false, silent + why
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	x := exchange{conn: conn, rd: NewReader(conn), wait: e.cfg.ConnectTimeout.D()}
+	asked := time.Now()
 	u, err := x.offer([]byte{ENQ})
 	switch {
+	case err != nil && (ctx.Err() != nil || netcause.IsTimeout(err)):
+		return false, silent + netcause.Silence(addr, "ENQ", time.Since(asked))
 	case err != nil:
-		return false, silent
+		return false, fmt.Sprintf("%s%s closed the connection without answering ENQ (%v)", silent, addr, err)
 	case u.Control == ACK:
 		return true, "Salto interface ready"
 	case u.Control == NAK:
