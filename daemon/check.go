@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/mews-keyd/mews-keyd/daemon/config"
-	"github.com/mews-keyd/mews-keyd/internal/netcause"
+	"github.com/mews-keyd/mews-keyd/keys/netcause"
 	"github.com/mews-keyd/mews-keyd/mews"
 )
 

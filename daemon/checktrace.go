@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mews-keyd/mews-keyd/internal/netcause"
+	"github.com/mews-keyd/mews-keyd/keys/netcause"
 )
 
 // step is how far an HTTP exchange has got.

@@ -12,8 +12,8 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/rs/zerolog"
 
-	"github.com/mews-keyd/mews-keyd/internal/netcause"
 	"github.com/mews-keyd/mews-keyd/keys"
+	"github.com/mews-keyd/mews-keyd/keys/netcause"
 )
 
 const (

@@ -9,8 +9,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/mews-keyd/mews-keyd/internal/netcause"
 	"github.com/mews-keyd/mews-keyd/keys"
+	"github.com/mews-keyd/mews-keyd/keys/netcause"
 	"github.com/mews-keyd/mews-keyd/keys/wire"
 )
 

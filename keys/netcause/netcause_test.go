@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mews-keyd/mews-keyd/internal/netcause"
+	"github.com/mews-keyd/mews-keyd/keys/netcause"
 )
 
 // refusingAddr returns a loopback address nothing listens on.
