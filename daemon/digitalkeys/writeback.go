@@ -3,6 +3,7 @@ package digitalkeys
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -115,16 +116,24 @@ func match(ks []storedKey, found []mews.ResourceAccessToken, claimed map[string]
 		if !unconfirmed(*k) {
 			continue
 		}
-		typ, value := tokenOf(*k)
-		for _, t := range found {
-			if t.IsActive && !claimed[t.ID] && t.Type == typ && t.Value == value && t.SerialNumber == k.ID &&
-				(k.Room == "" || t.ResourceID == k.Room) {
-				k.Token, claimed[t.ID] = t.ID, true
-				break
-			}
-		}
+		claim(k, found, claimed)
 		k.Sent = false
 	}
+}
+
+// claim gives k the id of the first active token, not claimed yet, that
+// records it: same type, value, serial number and room. Tokens are paired
+// with keys by what they record, never by their place in an answer.
+func claim(k *storedKey, found []mews.ResourceAccessToken, claimed map[string]bool) bool {
+	typ, value := tokenOf(*k)
+	for _, t := range found {
+		if t.IsActive && !claimed[t.ID] && t.Type == typ && t.Value == value && t.SerialNumber == k.ID &&
+			(k.Room == "" || t.ResourceID == k.Room) {
+			k.Token, claimed[t.ID] = t.ID, true
+			return true
+		}
+	}
+	return false
 }
 
 // tokenOf maps a key onto what Mews can record. Mews knows PIN codes and
@@ -177,11 +186,18 @@ func (dk *Pipeline) addTokens(ctx context.Context, reservation string, rec *reco
 	if err != nil {
 		return err
 	}
-	for i, t := range added {
-		if i < len(index) {
-			k := &rec.Keys[index[i]]
-			k.Token, k.Sent = t.ID, false
+	claimed := map[string]bool{}
+	missing := 0
+	for _, i := range index {
+		k := &rec.Keys[i]
+		if claim(k, added, claimed) {
+			k.Sent = false
+		} else {
+			missing++ // still Sent: the next attempt looks it up
 		}
+	}
+	if missing > 0 {
+		return fmt.Errorf("the answer to %s lacks %d of the %d keys added", mews.OpAddAccessTokens, missing, len(index))
 	}
 	return nil
 }
