@@ -35,11 +35,11 @@ func TestWriteBackPairsByValue(t *testing.T) {
 	srv.ReverseAddedTokens(true)
 	res := mewstest.ReservationCheckedIn
 	rec := record{State: State{Status: Issued, Grant: Grant{Room: mewstest.RoomID("101"), From: now, Until: now.Add(48 * time.Hour)}},
-		Keys: []storedKey{
+		keySet: keySet{Keys: []storedKey{
 			{ID: "k1", Type: keys.KeyPinCode, Value: "111111"},
 			{ID: "k2", Type: keys.KeyPinCode, Value: "222222"},
 			{ID: "k3", Type: keys.KeyMobile, Value: "secret"},
-		}}
+		}}}
 	d.settleWriteBack(t.Context(), res, &rec, zerolog.Nop())
 	if d.owesWriteBack(&rec) {
 		t.Fatalf("record %+v still owes Mews", rec)
