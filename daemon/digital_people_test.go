@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mews-keyd/mews-keyd/daemon"
 	"github.com/mews-keyd/mews-keyd/daemon/digitalkeys"
 	"github.com/mews-keyd/mews-keyd/keys"
 	_ "github.com/mews-keyd/mews-keyd/keys/httpenc" // the vendor's web service
@@ -206,4 +207,123 @@ func TestDigitalKeyForABed(t *testing.T) {
 	if reqs := v.requests(bedRes); len(reqs) != 2 || !slices.Equal(reqs[1].LockIDs, []string{"D1"}) || reqs[1].Bed != "D1-A" {
 		t.Errorf("vendor asked %+v, want D1 again", reqs)
 	}
+}
+
+// withCompanions puts three companions on the arriving fixture (owned by
+// Ångström, room 102): Novák (e-mail and phone) and Dvořáková (phone) can
+// receive a key, García (neither) cannot.
+func withCompanions(srv *mewstest.Server) (novak, dvorakova, garcia string) {
+	res := mewstest.ReservationArriving
+	return srv.AddCompanion(res, mewstest.CustomerNovak.ID), srv.AddCompanion(res, mewstest.CustomerDvorakova.ID),
+		srv.AddCompanion(res, mewstest.CustomerGarcia.ID)
+}
+
+// byCompanion counts the operations of the reservation's outcomes by
+// companionship ("" for the main guest).
+func byCompanion(outs []daemon.DigitalOutcome) map[string][]digitalkeys.Action {
+	got := map[string][]digitalkeys.Action{}
+	for _, o := range outs {
+		got[o.CompanionshipID] = append(got[o.CompanionshipID], o.Action)
+	}
+	return got
+}
+
+// TestDigitalKeyCompanions: with companions = true a check-in with two
+// companions who can receive a key issues three keys, each recorded in
+// Mews, and the check-out revokes all three.
+func TestDigitalKeyCompanions(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	novak, dvorakova, garcia := withCompanions(srv)
+	v := newVendor(t)
+	h := startDigital(t, srv, t.TempDir(), "companions = true", v.encoders())
+	res := mewstest.ReservationArriving
+
+	srv.ResetRequests()
+	checkIn(srv, res)
+	h.until("three keys", func() bool { return len(h.of(res)) >= 3 })
+	h.waitFor("three tokens in Mews", func(s *mewstest.Server) bool { return len(activeTokens(s, res)) == 3 })
+	countRequests(t, srv, "a check-in with two companions", 5)
+	issued := byCompanion(h.of(res))
+	want := map[string][]digitalkeys.Action{"": {digitalkeys.Issue}, novak: {digitalkeys.Issue}, dvorakova: {digitalkeys.Issue}}
+	if fmt.Sprint(issued) != fmt.Sprint(want) {
+		t.Errorf("operations %v, want an issue for the main guest, Novák and Dvořáková, nothing for García (%s)", issued, garcia)
+	}
+	for _, r := range v.requests(res) {
+		switch r.CompanionshipID {
+		case "":
+			if r.Companion || r.Guest.LastName != mewstest.CustomerAngstrom.LastName {
+				t.Errorf("main guest's request %+v", r)
+			}
+		case novak, dvorakova:
+			if !r.Companion || r.MainReservationNumber != "1002" || r.ReservationNumber != "1002" ||
+				!slices.Equal(r.LockIDs, []string{"102"}) || r.Guest.LastName == mewstest.CustomerAngstrom.LastName {
+				t.Errorf("companion's request %+v", r)
+			}
+		default:
+			t.Errorf("request for %q: %+v", r.CompanionshipID, r)
+		}
+	}
+	companionships := map[string]int{}
+	for _, tok := range activeTokens(srv, res) {
+		companionships[tok.CompanionshipID]++
+	}
+	if companionships[""] != 1 || companionships[novak] != 1 || companionships[dvorakova] != 1 {
+		t.Errorf("Mews records tokens for %v, want one each for the main guest, Novák and Dvořáková", companionships)
+	}
+
+	srv.ResetRequests()
+	setState(srv, res, mews.ReservationProcessed)
+	h.until("three revokes", func() bool { return len(h.of(res)) >= 6 })
+	h.waitFor("no token left", func(s *mewstest.Server) bool { return len(activeTokens(s, res)) == 0 })
+	countRequests(t, srv, "a check-out with two companions", 2)
+	revoked := byCompanion(h.of(res)[3:])
+	want = map[string][]digitalkeys.Action{"": {digitalkeys.Revoke}, novak: {digitalkeys.Revoke}, dvorakova: {digitalkeys.Revoke}}
+	if fmt.Sprint(revoked) != fmt.Sprint(want) {
+		t.Errorf("operations %v, want three revokes", revoked)
+	}
+	h.replayChangesNothing(srv, res, 6)
+}
+
+// TestDigitalKeyCompanionLeaves: a companion taken off the reservation
+// mid-stay loses their key, and only theirs, also in Mews, whose answers
+// come in the reverse of the order asked.
+func TestDigitalKeyCompanionLeaves(t *testing.T) {
+	clock := &tickingClock{}
+	srv := mewstest.NewServer(mewstest.WithClock(clock.Now))
+	defer srv.Close()
+	srv.ReverseAddedTokens(true)
+	novak, dvorakova, _ := withCompanions(srv)
+	h := startDigital(t, srv, t.TempDir(), "companions = true", "")
+	res := mewstest.ReservationArriving
+	checkIn(srv, res)
+	h.until("three keys", func() bool { return len(h.of(res)) >= 3 })
+	h.waitFor("three tokens in Mews", func(s *mewstest.Server) bool { return len(activeTokens(s, res)) == 3 })
+	before := activeTokens(srv, res)
+
+	clock.tick()
+	srv.ResetRequests()
+	srv.RemoveCompanion(novak)
+	o := h.waitAction(res, 4, digitalkeys.Revoke)
+	if o.CompanionshipID != novak || o.Room != "102" {
+		t.Errorf("revoked %+v, want Novák's key for room 102", o)
+	}
+	h.waitFor("Novák's token deleted", func(s *mewstest.Server) bool { return len(activeTokens(s, res)) == 2 })
+	// The reservation, who is on it, García (who may have given an
+	// e-mail meanwhile), the delete.
+	countRequests(t, srv, "a companion leaving", 4)
+	left := map[string]bool{}
+	for _, tok := range activeTokens(srv, res) {
+		left[tok.CompanionshipID] = true
+	}
+	if !left[""] || !left[dvorakova] || left[novak] {
+		t.Errorf("Mews records tokens for %v after Novák left, want the main guest's and Dvořáková's (before: %+v)", left, before)
+	}
+	// A companion joining gets a key; the others keep theirs.
+	clock.tick()
+	joined := srv.AddCompanion(res, mewstest.CustomerOBrien.ID)
+	if o := h.waitAction(res, 5, digitalkeys.Issue); o.CompanionshipID != joined {
+		t.Errorf("issued %+v, want O'Brien's key", o)
+	}
+	h.replayChangesNothing(srv, res, 5)
 }
