@@ -13,6 +13,7 @@ import (
 
 	"github.com/mews-keyd/mews-keyd/daemon"
 	"github.com/mews-keyd/mews-keyd/daemon/digitalkeys"
+	"github.com/mews-keyd/mews-keyd/daemon/journal"
 	"github.com/mews-keyd/mews-keyd/keys"
 	_ "github.com/mews-keyd/mews-keyd/keys/httpenc" // the vendor's web service
 	"github.com/mews-keyd/mews-keyd/keys/wire"
@@ -28,6 +29,9 @@ type vendor struct {
 
 	mu   sync.Mutex
 	reqs []wire.Request
+	// refuse, if set, says which requests to refuse (certainly without
+	// making a key).
+	refuse func(wire.Request) bool
 }
 
 func newVendor(t *testing.T) *vendor {
@@ -42,7 +46,12 @@ func newVendor(t *testing.T) *vendor {
 		v.mu.Lock()
 		v.reqs = append(v.reqs, req)
 		n := len(v.reqs)
+		refused := v.refuse != nil && v.refuse(req)
 		v.mu.Unlock()
+		if refused {
+			_ = json.NewEncoder(w).Encode(wire.Failure("the mobile key service is busy"))
+			return
+		}
 		var res keys.Result
 		if req.Operation != wire.Revoke {
 			res.Keys = []keys.Key{{ID: fmt.Sprintf("vendor-%d", n), Type: keys.KeyPinCode, Value: fmt.Sprintf("%06d", n)}}
@@ -326,4 +335,74 @@ func TestDigitalKeyCompanionLeaves(t *testing.T) {
 		t.Errorf("issued %+v, want O'Brien's key", o)
 	}
 	h.replayChangesNothing(srv, res, 5)
+}
+
+// TestDigitalKeyCompanionRefused: the vendor refuses a companion's key
+// twice; it is retried until issued, and the main guest's key is not
+// touched meanwhile.
+func TestDigitalKeyCompanionRefused(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	res := mewstest.ReservationArriving
+	novak := srv.AddCompanion(res, mewstest.CustomerNovak.ID)
+	v := newVendor(t)
+	refusals := 0
+	v.refuse = func(r wire.Request) bool {
+		if r.Companion && refusals < 2 {
+			refusals++
+			return true
+		}
+		return false
+	}
+	h := startDigital(t, srv, t.TempDir(), "companions = true", v.encoders())
+	checkIn(srv, res)
+	h.until("Novák's key issued", func() bool {
+		ops := byCompanion(h.of(res))[novak]
+		return len(ops) == 3
+	})
+	var failures int
+	for _, o := range h.of(res) {
+		if o.CompanionshipID == novak && o.Err != nil {
+			failures++
+		}
+	}
+	if main := byCompanion(h.of(res))[""]; failures != 2 || len(main) != 1 {
+		t.Errorf("%d failed companion operations and %v for the main guest, want 2 and one issue", failures, main)
+	}
+	h.waitFor("two tokens in Mews", func(s *mewstest.Server) bool { return len(activeTokens(s, res)) == 2 })
+}
+
+// TestDigitalKeyCompanionInterrupted starts on a journal that says a
+// companion's key was being issued when the process died: at once, with
+// no event, the daemon revokes whatever there may be and issues one key.
+func TestDigitalKeyCompanionInterrupted(t *testing.T) {
+	srv := mewstest.NewServer()
+	defer srv.Close()
+	res := mewstest.ReservationCheckedIn // Novák's
+	r, _ := srv.Reservation(res)
+	companion := srv.AddCompanion(res, mewstest.CustomerAngstrom.ID)
+	srv.AddReservation(r) // unchanged for days: no catch-up brings it
+	dir := t.TempDir()
+	j, err := journal.Open(dir, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := r.UpdatedUtc.Format(time.RFC3339Nano)
+	grant := fmt.Sprintf(`{"room":%q,"from":%q,"until":%q}`, mewstest.RoomID("101"),
+		r.ActualStartUtc.Format(time.RFC3339), r.ScheduledEndUtc.Format(time.RFC3339))
+	record := fmt.Sprintf(`{"status":"issued","seen":%q,"done":{"issue":%q},"grant":%s,"room_name":"101","guest":%q,`+
+		`"companions":{%q:{"customer":%q,"grant":%s,"pending":"issue"}}}`,
+		version, version, grant, r.AccountID, companion, mewstest.CustomerAngstrom.ID, grant)
+	if err := j.PutDigitalRecord(res, []byte(record)); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h := startDigital(t, srv, dir, "companions = true", "")
+	o := h.waitAction(res, 1, digitalkeys.Reissue)
+	if o.CompanionshipID != companion || o.Room != "101" {
+		t.Errorf("reissued %+v, want the companion's key for room 101", o)
+	}
+	h.replayChangesNothing(srv, res, 1)
 }

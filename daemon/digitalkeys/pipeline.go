@@ -318,14 +318,11 @@ func (dk *Pipeline) loadSchedule() {
 			dk.log.Error().Err(err).Str(fieldReservation, id).Msg("unreadable digital key record")
 			continue
 		}
-		switch {
-		case rec.Pending != "":
-			dk.log.Warn().Str(fieldReservation, id).Str(fieldAction, string(rec.Pending)).
+		dk.schedule(id, &rec)
+		if act := rec.interrupted(); act != "" {
+			dk.log.Warn().Str(fieldReservation, id).Str(fieldAction, string(act)).
 				Msg("a digital key operation was interrupted by a restart; checking the reservation")
-			dk.schedule(id, &rec)
 			dk.wake[id] = now
-		default:
-			dk.schedule(id, &rec)
 		}
 		if dk.owesWriteBack(&rec) {
 			// A restart may follow a fix of what made Mews refuse: try at

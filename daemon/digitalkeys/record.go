@@ -78,6 +78,20 @@ func (r *record) worthKeeping() bool {
 		!r.RetryAt.IsZero() || len(r.Keys) > 0 || len(r.Gone) > 0 || r.ValidityOwed || len(r.Companions) > 0
 }
 
+// interrupted returns the operation, on the main guest's key or a
+// companion's, that a crash interrupted, if any.
+func (r *record) interrupted() Action {
+	if r.Pending != "" {
+		return r.Pending
+	}
+	for _, c := range r.Companions {
+		if c.Pending != "" {
+			return c.Pending
+		}
+	}
+	return ""
+}
+
 func (dk *Pipeline) schedule(id string, rec *record) {
 	if dk.owesWriteBack(rec) {
 		dk.owed[id] = rec.WriteBackAt
