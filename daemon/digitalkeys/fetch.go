@@ -220,29 +220,33 @@ func (dk *Pipeline) carryOut(ctx context.Context, p *plan, guests map[string]mew
 }
 
 // cacheRooms fetches the rooms and beds not cached yet, then the rooms of
-// the beds among them: a bed's key opens its room's lock.
+// the beds among them (a bed's key opens its room's lock): at most two
+// requests.
 func (dk *Pipeline) cacheRooms(ctx context.Context, ids []string) error {
 	for range 2 {
-		var missing []string
+		var missing, parents []string
 		for _, id := range ids {
-			if _, ok := dk.rooms[id]; !ok && id != "" && !slices.Contains(missing, id) {
+			r, ok := dk.rooms[id]
+			switch {
+			case !ok && id != "" && !slices.Contains(missing, id):
 				missing = append(missing, id)
+			case r.ParentResourceID != "":
+				parents = append(parents, r.ParentResourceID)
 			}
 		}
-		if len(missing) == 0 {
-			return nil
-		}
-		rooms, err := dk.api.Resources(ctx, missing)
-		if err != nil {
-			return fmt.Errorf("fetch rooms: %w", err)
-		}
-		ids = ids[:0:0]
-		for _, r := range rooms {
-			dk.rooms[r.ID] = r
-			if r.ParentResourceID != "" {
-				ids = append(ids, r.ParentResourceID)
+		if len(missing) > 0 {
+			rooms, err := dk.api.Resources(ctx, missing)
+			if err != nil {
+				return fmt.Errorf("fetch rooms: %w", err)
+			}
+			for _, r := range rooms {
+				dk.rooms[r.ID] = r
+				if r.ParentResourceID != "" {
+					parents = append(parents, r.ParentResourceID)
+				}
 			}
 		}
+		ids = parents
 	}
 	return nil
 }
