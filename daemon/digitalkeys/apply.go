@@ -138,8 +138,9 @@ func (dk *Pipeline) request(r *mews.Reservation, act Action, g Grant, lock, bed 
 		lock = g.Room
 	}
 	holder := keys.Guest{FirstName: guest.FirstName, LastName: guest.LastName, Email: guest.Email, Phone: guest.Phone}
-	if unnamed(guest) {
-		// A key never goes out without a name.
+	if act != Revoke && unnamed(guest) {
+		// A key never goes out without a name. (A revoke goes out with
+		// the guest unknown: it was not fetched.)
 		holder.LastName = r.Number
 	}
 	version := r.UpdatedUtc.UTC().Format(time.RFC3339Nano)

@@ -5,8 +5,11 @@
 // Decide is its pure core: given what was recorded about a reservation, the
 // reservation as Mews has it now, the policy and the time, it names the one
 // operation to run and the state to record once it has succeeded. It does
-// no I/O, so every case is a row in a table test. Pipeline does the rest:
-// it fetches, journals (through its Store) and calls the encoder.
+// no I/O, so every case is a row in a table test. ForNewHolder amends a
+// decision when the key's holder left the reservation, and DecideCompanion
+// decides about the key of a companion of the main guest, which follows
+// the main guest's. Pipeline does the rest: it fetches, journals (through
+// its Store) and calls the encoder.
 //
 // Events repeat and arrive out of order, so a decision rests on the fetched
 // reservation alone, and on its version (UpdatedUtc): a version older than
