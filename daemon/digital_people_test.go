@@ -239,9 +239,10 @@ func byCompanion(outs []daemon.DigitalOutcome) map[string][]digitalkeys.Action {
 
 // TestDigitalKeyCompanions: with companions = true a check-in with two
 // companions who can receive a key issues three keys, each recorded in
-// Mews, and the check-out revokes all three.
+// Mews; a room move moves all three, and the check-out revokes all three.
 func TestDigitalKeyCompanions(t *testing.T) {
-	srv := mewstest.NewServer()
+	clock := &tickingClock{}
+	srv := mewstest.NewServer(mewstest.WithClock(clock.Now))
 	defer srv.Close()
 	novak, dvorakova, garcia := withCompanions(srv)
 	v := newVendor(t)
@@ -281,17 +282,35 @@ func TestDigitalKeyCompanions(t *testing.T) {
 		t.Errorf("Mews records tokens for %v, want one each for the main guest, Novák and Dvořáková", companionships)
 	}
 
+	// A room move moves the companions' keys with the main guest's.
+	clock.tick()
+	srv.UpdateReservation(res, func(r *mews.Reservation) { r.AssignedResourceID = mewstest.RoomID("109") })
+	h.until("three updates", func() bool { return len(h.of(res)) >= 6 })
+	want = map[string][]digitalkeys.Action{"": {digitalkeys.Update}, novak: {digitalkeys.Update}, dvorakova: {digitalkeys.Update}}
+	if moved := byCompanion(h.of(res)[3:]); fmt.Sprint(moved) != fmt.Sprint(want) {
+		t.Errorf("operations %v, want three updates", moved)
+	}
+	for _, o := range h.of(res)[3:] {
+		if o.Room != "109" {
+			t.Errorf("updated %+v, want room 109", o)
+		}
+	}
+	h.waitFor("three tokens for room 109", func(s *mewstest.Server) bool {
+		toks := activeTokens(s, res)
+		return len(toks) == 3 && !slices.ContainsFunc(toks, func(tok mews.ResourceAccessToken) bool { return tok.ResourceID != mewstest.RoomID("109") })
+	})
+
 	srv.ResetRequests()
 	setState(srv, res, mews.ReservationProcessed)
-	h.until("three revokes", func() bool { return len(h.of(res)) >= 6 })
+	h.until("three revokes", func() bool { return len(h.of(res)) >= 9 })
 	h.waitFor("no token left", func(s *mewstest.Server) bool { return len(activeTokens(s, res)) == 0 })
 	countRequests(t, srv, "a check-out with two companions", 2)
-	revoked := byCompanion(h.of(res)[3:])
+	revoked := byCompanion(h.of(res)[6:])
 	want = map[string][]digitalkeys.Action{"": {digitalkeys.Revoke}, novak: {digitalkeys.Revoke}, dvorakova: {digitalkeys.Revoke}}
 	if fmt.Sprint(revoked) != fmt.Sprint(want) {
 		t.Errorf("operations %v, want three revokes", revoked)
 	}
-	h.replayChangesNothing(srv, res, 6)
+	h.replayChangesNothing(srv, res, 9)
 }
 
 // TestDigitalKeyCompanionLeaves: a companion taken off the reservation
