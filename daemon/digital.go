@@ -25,6 +25,7 @@ func (d *Daemon) openDigital() error {
 		Timeout:            st.timeout,
 		IssueBeforeArrival: dc.IssueBeforeArrival.D(),
 		WriteBack:          dc.WriteBack,
+		Companions:         dc.Companions,
 		ReconcileInterval:  d.cfg.Mews.ReconcileInterval.D(),
 		History:            d.cfg.Daemon.History.D(),
 		Retry:              d.retry,

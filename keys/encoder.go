@@ -68,6 +68,18 @@ type Request struct {
 	// KeyCutterID is the command's KeyCutterId, the key cutter's identifier
 	// in Mews, which names the encoder in lock systems such as Salto.
 	KeyCutterID string
+	// Companion is set on the digital key of a guest travelling with the
+	// reservation's main guest: CompanionshipID (Mews's id of the
+	// companion on the reservation) tells it from the main guest's key
+	// and the other companions', MainReservationNumber is the main guest's
+	// reservation number. An operation without Companion concerns the
+	// main guest's key.
+	Companion             bool
+	CompanionshipID       string
+	MainReservationNumber string
+	// Bed names the bed (as Mews does) when the reservation is assigned
+	// one: the key opens its room, which Rooms and LockIDs name.
+	Bed string
 }
 
 // Guest is the key holder. It is personal data: log it at debug level only.

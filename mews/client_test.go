@@ -980,3 +980,79 @@ func TestWithoutRetriesTriesOnce(t *testing.T) {
 		t.Errorf("a call with retries made %d requests, want 2", n)
 	}
 }
+
+// TestPeopleAndPlaces: the operations digital keys need for the
+// reservations real properties have: the companions of a reservation (a
+// company-owned one has no other guests), beds with their room, and rooms
+// taken out of service, which must still be known.
+func TestPeopleAndPlaces(t *testing.T) {
+	lc := newAPILeakCheck(t)
+	srv := apiServer(t)
+	c := apiClient(t, srv, lc, nil)
+	ctx := apiContext(t)
+	now := time.Now().UTC().Truncate(time.Second)
+	const company, res, dorm, bed, closed = "c0ffee00-0000-4000-8000-000000000001", "c0ffee00-0000-4000-8000-000000000002",
+		"c0ffee00-0000-4000-8000-000000000003", "c0ffee00-0000-4000-8000-000000000004", "c0ffee00-0000-4000-8000-000000000005"
+	srv.AddResource(mews.Resource{ID: dorm, Name: "D1", IsActive: true})
+	srv.AddResource(mews.Resource{ID: bed, Name: "D1-A", IsActive: true, ParentResourceID: dorm})
+	srv.AddResource(mews.Resource{ID: closed, Name: "113", IsActive: false})
+	srv.AddReservation(mews.Reservation{ID: res, Number: "3001", State: mews.ReservationConfirmed, AccountID: company,
+		AccountType: mews.AccountCompany, AssignedResourceID: bed, ScheduledStartUtc: now, ScheduledEndUtc: now.Add(24 * time.Hour)})
+	first := srv.AddCompanion(res, mewstest.CustomerNovak.ID)
+	second := srv.AddCompanion(res, mewstest.CustomerMuller.ID)
+	srv.AddCompanion(mewstest.ReservationCheckedIn, mewstest.CustomerGarcia.ID)
+
+	t.Run("company-owned reservation", func(t *testing.T) {
+		rs, err := c.Reservations(ctx, mews.ReservationFilter{IDs: []string{res, mewstest.ReservationCheckedIn}})
+		if lc.note(err) != nil {
+			t.Fatal(err)
+		}
+		types := map[string]mews.AccountType{}
+		for _, r := range rs {
+			types[r.ID] = r.AccountType
+		}
+		if types[res] != mews.AccountCompany || types[mewstest.ReservationCheckedIn] != mews.AccountCustomer {
+			t.Errorf("account types %v", types)
+		}
+		cs, err := c.Customers(ctx, []string{company})
+		if lc.note(err) != nil || len(cs) != 0 {
+			t.Errorf("customers of a company account: %+v, %v; want none", cs, err)
+		}
+	})
+	t.Run("companionships", func(t *testing.T) {
+		got, err := c.Companionships(ctx, []string{res})
+		if lc.note(err) != nil {
+			t.Fatal(err)
+		}
+		want := []mews.Companionship{{ID: first, CustomerID: mewstest.CustomerNovak.ID, ReservationID: res},
+			{ID: second, CustomerID: mewstest.CustomerMuller.ID, ReservationID: res}}
+		if !slices.Equal(got, want) {
+			t.Errorf("companionships %+v, want %+v", got, want)
+		}
+		if got, err := c.Companionships(ctx, nil); err != nil || got != nil || srv.RequestCount(mews.OpCompanionships) != 1 {
+			t.Errorf("no ids: %v, %v after %d requests; want nothing asked", got, err, srv.RequestCount(mews.OpCompanionships))
+		}
+		srv.RemoveCompanion(first)
+		if got, err := c.Companionships(ctx, []string{res}); lc.note(err) != nil || len(got) != 1 || got[0].ID != second {
+			t.Errorf("after a removal: %+v, %v", got, err)
+		}
+	})
+	t.Run("beds and inactive rooms", func(t *testing.T) {
+		srv.ResetRequests()
+		rs, err := c.Resources(ctx, []string{bed, closed})
+		if lc.note(err) != nil {
+			t.Fatal(err)
+		}
+		byID := map[string]mews.Resource{}
+		for _, r := range rs {
+			byID[r.ID] = r
+		}
+		if byID[bed].ParentResourceID != dorm || byID[closed].Name != "113" || byID[closed].IsActive {
+			t.Errorf("resources %+v, want the bed with its dorm and the inactive room", rs)
+		}
+		ext, _ := srv.Requests()[0].Body["Extent"].(map[string]any)
+		if ext["Inactive"] != true || ext["Resources"] != true {
+			t.Errorf("Extent %v, want resources, inactive ones included", ext)
+		}
+	})
+}

@@ -116,30 +116,52 @@ const (
 	ReservationRequested ReservationState = "Requested"
 )
 
+// AccountType says who owns a reservation.
+type AccountType string
+
+// Account types. A company-owned reservation's guests are its companions.
+const (
+	AccountCustomer AccountType = "Customer"
+	AccountCompany  AccountType = "Company"
+)
+
 // Reservation is the subset of reservations/getAll/2023-06-06 we use.
 type Reservation struct {
-	ID                 string           `json:"Id"`
-	ServiceID          string           `json:"ServiceId,omitempty"`
-	Number             string           `json:"Number"`
-	State              ReservationState `json:"State"`
-	AccountID          string           `json:"AccountId,omitempty"`
-	AssignedResourceID string           `json:"AssignedResourceId,omitempty"`
-	ScheduledStartUtc  time.Time        `json:"ScheduledStartUtc"`
-	ActualStartUtc     *time.Time       `json:"ActualStartUtc,omitempty"`
-	ScheduledEndUtc    time.Time        `json:"ScheduledEndUtc"`
-	ActualEndUtc       *time.Time       `json:"ActualEndUtc,omitempty"`
-	CreatedUtc         time.Time        `json:"CreatedUtc"`
-	UpdatedUtc         time.Time        `json:"UpdatedUtc"`
+	ID        string           `json:"Id"`
+	ServiceID string           `json:"ServiceId,omitempty"`
+	Number    string           `json:"Number"`
+	State     ReservationState `json:"State"`
+	// AccountID is the owner: a customer, or a company when AccountType
+	// says so.
+	AccountID          string      `json:"AccountId,omitempty"`
+	AccountType        AccountType `json:"AccountType,omitempty"`
+	AssignedResourceID string      `json:"AssignedResourceId,omitempty"`
+	ScheduledStartUtc  time.Time   `json:"ScheduledStartUtc"`
+	ActualStartUtc     *time.Time  `json:"ActualStartUtc,omitempty"`
+	ScheduledEndUtc    time.Time   `json:"ScheduledEndUtc"`
+	ActualEndUtc       *time.Time  `json:"ActualEndUtc,omitempty"`
+	CreatedUtc         time.Time   `json:"CreatedUtc"`
+	UpdatedUtc         time.Time   `json:"UpdatedUtc"`
 }
 
-// Resource is a bookable space; for us, a room.
+// Resource is a bookable space: a room, or a bed in a room.
 type Resource struct {
-	ID               string          `json:"Id"`
-	Name             string          `json:"Name"`
-	State            string          `json:"State,omitempty"`
-	IsActive         bool            `json:"IsActive"`
+	ID       string `json:"Id"`
+	Name     string `json:"Name"`
+	State    string `json:"State,omitempty"`
+	IsActive bool   `json:"IsActive"`
+	// ParentResourceID is the space this one is part of (a bed's room).
 	ParentResourceID string          `json:"ParentResourceId,omitempty"`
 	Data             json.RawMessage `json:"Data,omitempty"`
+}
+
+// Companionship is a person on a reservation: its owner, or a guest
+// travelling with the owner. A company-owned reservation's guests are all
+// companions.
+type Companionship struct {
+	ID            string `json:"Id"`
+	CustomerID    string `json:"CustomerId"`
+	ReservationID string `json:"ReservationId,omitempty"`
 }
 
 // Customer is a guest profile.
@@ -170,15 +192,17 @@ type Permissions struct {
 
 // ResourceAccessToken is Mews's record of a key issued for a reservation.
 type ResourceAccessToken struct {
-	ID               string          `json:"Id,omitempty"`
-	EnterpriseID     string          `json:"EnterpriseId,omitempty"`
-	ServiceOrderID   string          `json:"ServiceOrderId"`
-	ResourceID       string          `json:"ResourceId,omitempty"`
-	Type             AccessTokenType `json:"Type"`
-	Value            string          `json:"Value"`
-	SerialNumber     string          `json:"SerialNumber,omitempty"`
-	ValidityStartUtc time.Time       `json:"ValidityStartUtc"`
-	ValidityEndUtc   time.Time       `json:"ValidityEndUtc"`
-	Permissions      *Permissions    `json:"Permissions,omitempty"`
-	IsActive         bool            `json:"IsActive,omitempty"`
+	ID             string          `json:"Id,omitempty"`
+	EnterpriseID   string          `json:"EnterpriseId,omitempty"`
+	ServiceOrderID string          `json:"ServiceOrderId"`
+	ResourceID     string          `json:"ResourceId,omitempty"`
+	Type           AccessTokenType `json:"Type"`
+	Value          string          `json:"Value"`
+	SerialNumber   string          `json:"SerialNumber,omitempty"`
+	// CompanionshipID marks a companion's own key.
+	CompanionshipID  string       `json:"CompanionshipId,omitempty"`
+	ValidityStartUtc time.Time    `json:"ValidityStartUtc"`
+	ValidityEndUtc   time.Time    `json:"ValidityEndUtc"`
+	Permissions      *Permissions `json:"Permissions,omitempty"`
+	IsActive         bool         `json:"IsActive,omitempty"`
 }

@@ -19,6 +19,7 @@ const (
 	OpReservations       = "reservations/getAll/2023-06-06"
 	OpResources          = "resources/getAll"
 	OpCustomers          = "customers/getAll"
+	OpCompanionships     = "companionships/getAll"
 	OpAddAccessTokens    = "resourceAccessTokens/add"
 	OpUpdateAccessTokens = "resourceAccessTokens/update"
 	OpDeleteAccessTokens = "resourceAccessTokens/delete"
@@ -249,17 +250,18 @@ func (c *Client) Reservations(ctx context.Context, f ReservationFilter) ([]Reser
 	return all, nil
 }
 
-// Resources returns the resources (rooms) with the given ids
-// (resources/getAll).
+// Resources returns the resources (rooms, beds) with the given ids
+// (resources/getAll), inactive ones included: a room taken out of service
+// after a guest got its key is still the room the key opens.
 func (c *Client) Resources(ctx context.Context, ids []string) ([]Resource, error) {
 	var all []Resource
 	for chunk := range idChunks(ids) {
 		p := struct {
 			ResourceIds []string
-			Extent      struct{ Resources bool }
+			Extent      struct{ Resources, Inactive bool }
 			Limitation  limitation
 		}{ResourceIds: chunk}
-		p.Extent.Resources = true
+		p.Extent.Resources, p.Extent.Inactive = true, true
 		page, err := paginate(ctx, c, OpResources, func(l limitation) any { p.Limitation = l; return p },
 			func(r *struct {
 				Resources []Resource
@@ -292,6 +294,30 @@ func (c *Client) Customers(ctx context.Context, ids []string) ([]Customer, error
 				Cursor    string
 			}) ([]Customer, string) {
 				return r.Customers, r.Cursor
+			})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+	}
+	return all, nil
+}
+
+// Companionships returns the people on the given reservations
+// (companionships/getAll by ReservationIds).
+func (c *Client) Companionships(ctx context.Context, reservationIDs []string) ([]Companionship, error) {
+	var all []Companionship
+	for chunk := range idChunks(reservationIDs) {
+		p := struct {
+			ReservationIds []string
+			Limitation     limitation
+		}{ReservationIds: chunk}
+		page, err := paginate(ctx, c, OpCompanionships, func(l limitation) any { p.Limitation = l; return p },
+			func(r *struct {
+				Companionships []Companionship
+				Cursor         string
+			}) ([]Companionship, string) {
+				return r.Companionships, r.Cursor
 			})
 		if err != nil {
 			return nil, err

@@ -8,14 +8,15 @@ import (
 
 // AddAccessTokens records issued keys in Mews (resourceAccessTokens/add)
 // and returns them with their Mews ids. Only the fields Mews accepts on
-// creation are sent: ServiceOrderID, ResourceID, Type, Value, SerialNumber,
-// the validity and Permissions (room only when nil: Mews requires them).
+// creation are sent: ServiceOrderID, ResourceID, CompanionshipID, Type,
+// Value, SerialNumber, the validity and Permissions (room only when nil: Mews requires them).
 // Like AddKeyCutterCommand it is never repeated once Mews may have received
 // it, so a key is never recorded twice.
 func (c *Client) AddAccessTokens(ctx context.Context, tokens []ResourceAccessToken) ([]ResourceAccessToken, error) {
 	type param struct {
 		ServiceOrderId   string
 		ResourceId       string `json:",omitempty"`
+		CompanionshipId  string `json:",omitempty"`
 		Value            string
 		Type             AccessTokenType
 		SerialNumber     string `json:",omitempty"`
@@ -32,7 +33,7 @@ func (c *Client) AddAccessTokens(ctx context.Context, tokens []ResourceAccessTok
 				perm = *t.Permissions
 			}
 			in.ResourceAccessTokenParameters[i] = param{
-				t.ServiceOrderID, t.ResourceID, t.Value, t.Type, t.SerialNumber,
+				t.ServiceOrderID, t.ResourceID, t.CompanionshipID, t.Value, t.Type, t.SerialNumber,
 				utcSeconds(t.ValidityStartUtc), utcSeconds(t.ValidityEndUtc), wrapPermissions(&perm),
 			}
 		}

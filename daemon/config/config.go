@@ -105,6 +105,9 @@ type DigitalKeys struct {
 	IssueBeforeArrival keys.Duration `toml:"issue_before_arrival"`
 	// WriteBack stores issued keys on the reservation in Mews.
 	WriteBack bool `toml:"write_back"`
+	// Companions gives each companion of the main guest with an e-mail or
+	// phone a key of their own.
+	Companions bool `toml:"companions"`
 }
 
 // DefaultTimeout bounds one key operation when an encoder sets no timeout.

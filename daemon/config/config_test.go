@@ -117,7 +117,7 @@ func TestParseValid(t *testing.T) {
 	if cfg.Log != (Log{Level: "info", Format: "auto"}) {
 		t.Errorf("log defaults: %+v", cfg.Log)
 	}
-	if !cfg.DigitalKeys.WriteBack || cfg.DigitalKeys.Enabled || cfg.DigitalKeys.IssueBeforeArrival != 0 {
+	if !cfg.DigitalKeys.WriteBack || cfg.DigitalKeys.Enabled || cfg.DigitalKeys.IssueBeforeArrival != 0 || cfg.DigitalKeys.Companions {
 		t.Errorf("digital_keys defaults: %+v", cfg.DigitalKeys)
 	}
 	if len(cfg.Encoders) != 1 {
@@ -188,6 +188,7 @@ enabled = true
 encoder = "mobile"
 issue_before_arrival = "2h"
 write_back = false
+companions = true
 `
 	cfg, warnings, err := Parse("/etc/mews-keyd/config.toml", []byte(doc), noEnv)
 	if err != nil {
@@ -223,7 +224,7 @@ write_back = false
 	if cfg.Rooms["101"] != "0101" || cfg.Rooms["Suite A"] != "0900" {
 		t.Errorf("rooms: %v", cfg.Rooms)
 	}
-	wantDK := DigitalKeys{Enabled: true, Encoder: "mobile", IssueBeforeArrival: keys.Duration(2 * time.Hour)}
+	wantDK := DigitalKeys{Enabled: true, Encoder: "mobile", IssueBeforeArrival: keys.Duration(2 * time.Hour), Companions: true}
 	if cfg.DigitalKeys != wantDK {
 		t.Errorf("digital_keys: %+v", cfg.DigitalKeys)
 	}

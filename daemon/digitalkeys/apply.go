@@ -12,20 +12,20 @@ import (
 	"github.com/mews-keyd/mews-keyd/mews"
 )
 
-// apply carries out one decision. The order makes a crash safe: the
-// journal records the operation as pending before the encoder is called and
-// the result after, so a restart finds an interrupted operation and never
+// apply carries out the decision about the main guest's key and returns
+// the operation run, if any. The order makes a crash safe: the journal
+// records the operation as pending before the encoder is called and the
+// result after, so a restart finds an interrupted operation and never
 // silently issues a second key.
-func (dk *Pipeline) apply(ctx context.Context, p *plan, guest mews.Customer) {
+func (dk *Pipeline) apply(ctx context.Context, p *plan, guest mews.Customer, log zerolog.Logger) *Outcome {
 	r, act := p.r, p.dec.Action
-	log := dk.log.With().Str(fieldReservation, r.ID).Str("number", r.Number).Logger()
 	if act == None {
 		log.Debug().Str(fieldState, string(r.State)).Str("reason", p.dec.Reason).Msg("digital key: nothing to do")
 		if p.dec.Stale && !p.rec.RetryAt.IsZero() {
 			// An old version says nothing about the newer one the retry
 			// is for: look again later.
 			dk.retryLater(r.ID, p.rec)
-			return
+			return nil
 		}
 		next := p.rec
 		next.State = p.dec.Next
@@ -37,12 +37,12 @@ func (dk *Pipeline) apply(ctx context.Context, p *plan, guest mews.Customer) {
 		}
 		if !next.worthKeeping() && !p.rec.worthKeeping() {
 			// Most reservations never need a key: no journal write for them.
-			return
+			return nil
 		}
 		if err := dk.save(r.ID, &next); err != nil {
 			log.Error().Err(err).Msg("recording the digital key state")
 		}
-		return
+		return nil
 	}
 	log = log.With().Str(fieldAction, string(act)).Logger()
 
@@ -51,63 +51,60 @@ func (dk *Pipeline) apply(ctx context.Context, p *plan, guest mews.Customer) {
 	marked.WakeAt, marked.RetryAt = time.Time{}, time.Time{}
 	if err := dk.save(r.ID, &marked); err != nil {
 		log.Error().Err(err).Msg("cannot journal the digital key operation; not calling the encoder")
-		return
+		return nil
 	}
 
 	grant := p.dec.Next.Grant
-	newReq := dk.request(r, act, grant, dk.roomName(grant.Room), guest)
-	oldReq := dk.request(r, act, p.rec.Grant, p.rec.RoomName, guest)
+	lock, bed := dk.place(grant.Room)
+	newReq := dk.request(r, act, grant, lock, bed, guest, "")
+	oldReq := dk.request(r, act, p.rec.Grant, p.rec.RoomName, p.rec.BedName, guest, "")
 	if p.makesKey() {
 		log.Debug().Str("guest", guest.LastName).Str("email", guest.Email).Str("phone", guest.Phone).Msg("digital key for")
-	}
-	start := dk.now()
-	res, err := dk.operate(ctx, act, newReq, oldReq)
-	took := dk.now().Sub(start)
-	dk.observe(took)
-
-	out := Outcome{ReservationID: r.ID, ReservationNumber: r.Number, Action: act,
-		Room: newReq.LockIDs[0], ValidFrom: grant.From, ValidUntil: grant.Until,
-		Keys: len(res.Keys), Err: err, Latency: start.Sub(p.seen)}
-	if act == Revoke {
-		out.Room, out.ValidFrom, out.ValidUntil = oldReq.LockIDs[0], p.rec.Grant.From, p.rec.Grant.Until
-	}
-	defer func() {
-		if dk.onOutcome != nil {
-			dk.onOutcome(out)
+		if unnamed(guest) {
+			log.Warn().Msg("no guest with a name on the reservation; the key carries the reservation number as the name")
 		}
-	}()
-
-	if err != nil {
-		dk.failed(r.ID, p, act, err, log)
-		return
+	}
+	res, out := dk.run(ctx, p, act, newReq, oldReq)
+	if out.Err != nil {
+		dk.failed(r.ID, p, act, out.Err, log)
+		return &out
 	}
 	next := p.rec
 	next.State, next.Number, next.RetryAt, next.Attempts = p.dec.Next, r.Number, time.Time{}, 0
-	cur := p.rec.Keys
-	switch act {
-	case Revoke:
-		cur = nil
-	default:
-		next.RoomName = newReq.LockIDs[0]
-		if len(res.Keys) > 0 || act != Update {
-			cur = newKeys(res.Keys)
-		}
+	if act != Revoke {
+		next.RoomName, next.BedName, next.Guest = lock, bed, p.mainGuest()
 	}
 	// The write-back owed is journalled with the result, so neither a
 	// failure nor a crash loses it.
-	dk.owe(&next, act, p.rec.Grant, grant, p.rec.Keys, cur)
+	dk.owe(&next.keySet, &next.Gone, act, p.rec.Grant, grant, keysAfter(act, p.rec.Keys, res), keyTag{bed: bed != ""})
 	next.WriteBackAt, next.WriteBackAttempts = time.Time{}, 0
 	if err := dk.save(r.ID, &next); err != nil {
 		// The key exists but the journal cannot say so; the pending mark
 		// left behind makes the next start check this reservation.
 		log.Error().Err(err).Msg("cannot journal the digital key result")
-		return
+		return &out
 	}
-	log.Info().Str("room", out.Room).Time("valid_until", out.ValidUntil).Int("keys", len(res.Keys)).
-		Int64(fieldLatencyMS, out.Latency.Milliseconds()).Msg("digital key " + doneVerb(act))
-	if dk.owesWriteBack(&next) {
-		dk.settleWriteBack(ctx, r.ID, &next, log)
+	dk.logDone(log, out)
+	return &out
+}
+
+// run calls the encoder for one operation and describes it.
+func (dk *Pipeline) run(ctx context.Context, p *plan, act Action, newReq, oldReq keys.Request) (keys.Result, Outcome) {
+	start := dk.now()
+	res, err := dk.operate(ctx, act, newReq, oldReq)
+	dk.observe(dk.now().Sub(start))
+	out := Outcome{ReservationID: p.r.ID, ReservationNumber: p.r.Number, CompanionshipID: newReq.CompanionshipID,
+		Action: act, Room: newReq.LockIDs[0], ValidFrom: newReq.ValidFrom, ValidUntil: newReq.ValidUntil,
+		Keys: len(res.Keys), Err: err, Latency: start.Sub(p.seen)}
+	if act == Revoke {
+		out.Room, out.ValidFrom, out.ValidUntil = oldReq.LockIDs[0], oldReq.ValidFrom, oldReq.ValidUntil
 	}
+	return res, out
+}
+
+func (dk *Pipeline) logDone(log zerolog.Logger, out Outcome) {
+	log.Info().Str("room", out.Room).Time("valid_until", out.ValidUntil).Int("keys", out.Keys).
+		Int64(fieldLatencyMS, out.Latency.Milliseconds()).Msg("digital key " + doneVerb(out.Action))
 }
 
 // failed records a failed operation. A failure that certainly changed
@@ -127,35 +124,46 @@ func (dk *Pipeline) failed(id string, p *plan, act Action, err error, log zerolo
 	rec.RetryAt, rec.Attempts = time.Time{}, 0 // a retry of an earlier failure would retry this one
 	rec.Done, rec.Seen = p.dec.Next.Done, p.dec.Next.Seen
 	rec.Grant = p.dec.Next.Grant
-	rec.RoomName = dk.roomName(rec.Grant.Room)
+	rec.RoomName, rec.BedName = dk.place(rec.Grant.Room)
 	if err := dk.save(id, &rec); err != nil {
 		log.Error().Err(err).Msg("recording the failed digital key operation")
 	}
 }
 
-func (dk *Pipeline) request(r *mews.Reservation, act Action, g Grant, roomName string, guest mews.Customer) keys.Request {
-	if roomName == "" {
-		roomName = g.Room
+// request builds the encoder's request for the key of the main guest
+// (companionship "") or of a companion: g opens lock (a room's name in
+// Mews; bed names the bed when the reservation has one).
+func (dk *Pipeline) request(r *mews.Reservation, act Action, g Grant, lock, bed string, guest mews.Customer, companionship string) keys.Request {
+	if lock == "" {
+		lock = g.Room
 	}
-	return keys.Request{
-		IdempotencyKey:    fmt.Sprintf("%s/%s/%s", r.ID, act, r.UpdatedUtc.UTC().Format(time.RFC3339Nano)),
+	holder := keys.Guest{FirstName: guest.FirstName, LastName: guest.LastName, Email: guest.Email, Phone: guest.Phone}
+	if act != Revoke && unnamed(guest) {
+		// A key never goes out without a name. (A revoke goes out with
+		// the guest unknown: it was not fetched.)
+		holder.LastName = r.Number
+	}
+	version := r.UpdatedUtc.UTC().Format(time.RFC3339Nano)
+	req := keys.Request{
+		IdempotencyKey:    fmt.Sprintf("%s/%s/%s", r.ID, act, version),
 		Encoder:           dk.encoder,
 		Kind:              keys.KindDigital,
 		NewKey:            true,
 		ReservationID:     r.ID,
 		ReservationNumber: r.Number,
-		Rooms:             []string{dk.lockRoom(roomName)},
-		LockIDs:           []string{roomName},
+		Rooms:             []string{dk.lockRoom(lock)},
+		LockIDs:           []string{lock},
 		KeyCount:          1,
 		ValidFrom:         g.From,
 		ValidUntil:        g.Until,
-		Guest: keys.Guest{
-			FirstName: guest.FirstName,
-			LastName:  guest.LastName,
-			Email:     guest.Email,
-			Phone:     guest.Phone,
-		},
+		Guest:             holder,
+		Bed:               bed,
 	}
+	if companionship != "" {
+		req.IdempotencyKey = fmt.Sprintf("%s/%s/%s/%s", r.ID, companionship, act, version)
+		req.Companion, req.CompanionshipID, req.MainReservationNumber = true, companionship, r.Number
+	}
+	return req
 }
 
 // operate calls the encoder. An encoder that turns out not to update in

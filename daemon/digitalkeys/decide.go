@@ -5,8 +5,11 @@
 // Decide is its pure core: given what was recorded about a reservation, the
 // reservation as Mews has it now, the policy and the time, it names the one
 // operation to run and the state to record once it has succeeded. It does
-// no I/O, so every case is a row in a table test. Pipeline does the rest:
-// it fetches, journals (through its Store) and calls the encoder.
+// no I/O, so every case is a row in a table test. ForNewHolder amends a
+// decision when the key's holder left the reservation, and DecideCompanion
+// decides about the key of a companion of the main guest, which follows
+// the main guest's. Pipeline does the rest: it fetches, journals (through
+// its Store) and calls the encoder.
 //
 // Events repeat and arrive out of order, so a decision rests on the fetched
 // reservation alone, and on its version (UpdatedUtc): a version older than
@@ -205,5 +208,64 @@ func keyAction(prev State, g Grant, p Policy) (Action, string) {
 		return change, "departure changed"
 	default:
 		return None, "key already matches"
+	}
+}
+
+// ForNewHolder turns d into the decision for a key whose holder is no
+// longer the reservation's main guest (they left a company-owned
+// reservation, or it changed hands): a key that stays, or would be
+// updated, is replaced instead, so that the person who left loses it.
+// Other decisions stand.
+func ForNewHolder(d Decision, r *mews.Reservation) Decision {
+	if d.Stale || d.Next.Status != Issued || (d.Action != None && d.Action != Update) {
+		return d
+	}
+	next := d.Next
+	next.Uncertain = false
+	next.Done = maps.Clone(next.Done)
+	if next.Done == nil {
+		next.Done = map[Action]time.Time{}
+	}
+	if d.Action == Update {
+		// The replacement is what this version triggers; an older
+		// version's update can never come back (it would be stale).
+		delete(next.Done, Update)
+	}
+	next.Done[Reissue] = r.UpdatedUtc
+	return Decision{Action: Reissue, Next: next, Reason: "the key's holder is no longer the reservation's main guest"}
+}
+
+// Companion is what is recorded about the key of a guest travelling with
+// the main guest. It follows the main guest's key (same room, same
+// validity) for as long as the companion is on the reservation.
+type Companion struct {
+	Grant     Grant `json:"grant"`
+	Uncertain bool  `json:"uncertain,omitempty"`
+	// Pending is recorded before the encoder is called and cleared after.
+	Pending Action `json:"pending,omitempty"`
+}
+
+// DecideCompanion returns the operation that brings a companion's key in
+// line: prev is their key (nil: they hold none), want whether they should
+// hold one, g the main guest's grant. Unlike Decide it compares states,
+// not versions (a companion has none of their own): whatever the events, a
+// key is issued only where none is recorded.
+func DecideCompanion(prev *Companion, want bool, g Grant, p Policy) (Action, string) {
+	switch {
+	case prev == nil && want:
+		return Issue, "a companion needs a key"
+	case prev == nil:
+		return None, "no key for this companion"
+	case !want:
+		return Revoke, "the companion left, or the main guest holds no key"
+	case prev.Pending != "" || prev.Uncertain:
+		return Reissue, "an earlier operation may have left an unknown key"
+	case prev.Grant.Room != g.Room || !prev.Grant.Until.Equal(g.Until):
+		if p.CanUpdate {
+			return Update, "the main guest's key changed"
+		}
+		return Reissue, "the main guest's key changed"
+	default:
+		return None, "the companion's key matches"
 	}
 }

@@ -243,3 +243,86 @@ func TestDecideDoesNotAliasPrevious(t *testing.T) {
 		t.Errorf("previous Done changed from %s to %s", before, after)
 	}
 }
+
+// TestDecideCompanion covers every recorded companion key × whether the
+// companion should hold one × the main guest's grant, with and without an
+// encoder that updates in place.
+func TestDecideCompanion(t *testing.T) {
+	grant := Grant{Room: room1, From: checkIn, Until: end}
+	moved := Grant{Room: room2, From: checkIn, Until: end}
+	extended := Grant{Room: room1, From: checkIn, Until: end.Add(24 * time.Hour)}
+	held := &Companion{Grant: grant}
+	for _, c := range []struct {
+		name   string
+		prev   *Companion
+		want   bool
+		grant  Grant
+		update Action // with an updater; without one, Update is Reissue
+	}{
+		{"no key, wanted", nil, true, grant, Issue},
+		{"no key, not wanted", nil, false, grant, None},
+		{"key matches", held, true, grant, None},
+		{"main guest moved", held, true, moved, Update},
+		{"main guest extended", held, true, extended, Update},
+		{"companion gone", held, false, grant, Revoke},
+		{"companion gone after a move", held, false, moved, Revoke},
+		{"interrupted issue, still wanted", &Companion{Grant: grant, Pending: Issue}, true, grant, Reissue},
+		{"interrupted issue, gone meanwhile", &Companion{Grant: grant, Pending: Issue}, false, grant, Revoke},
+		{"interrupted revoke, gone", &Companion{Grant: grant, Pending: Revoke}, false, grant, Revoke},
+		{"uncertain key, wanted", &Companion{Grant: grant, Uncertain: true}, true, grant, Reissue},
+		{"uncertain key, gone", &Companion{Grant: grant, Uncertain: true}, false, grant, Revoke},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			act, why := DecideCompanion(c.prev, c.want, c.grant, Policy{CanUpdate: true})
+			if act != c.update || why == "" {
+				t.Errorf("with an updater: %q (%s), want %q", act, why, c.update)
+			}
+			wantWithout := c.update
+			if wantWithout == Update {
+				wantWithout = Reissue
+			}
+			if act, why := DecideCompanion(c.prev, c.want, c.grant, Policy{}); act != wantWithout {
+				t.Errorf("without an updater: %q (%s), want %q", act, why, wantWithout)
+			}
+		})
+	}
+}
+
+// TestForNewHolder: a key whose holder left the reservation is replaced,
+// never updated in place; other decisions stand.
+func TestForNewHolder(t *testing.T) {
+	issued := previous["issued"]
+	keep := reservation(mews.ReservationStarted, room1, end, v1)
+	move := reservation(mews.ReservationStarted, room2, end, v1)
+	out := reservation(mews.ReservationProcessed, room1, end, v1)
+	for _, c := range []struct {
+		name string
+		d    Decision
+		r    *mews.Reservation
+		want Action
+	}{
+		{"key matches: replaced", Decide(issued, keep, Policy{CanUpdate: true}, now), keep, Reissue},
+		{"room move: replaced, not updated", Decide(issued, move, Policy{CanUpdate: true}, now), move, Reissue},
+		{"check-out: revoked", Decide(issued, out, Policy{CanUpdate: true}, now), out, Revoke},
+		{"first key: issued", Decide(State{}, keep, Policy{CanUpdate: true}, now), keep, Issue},
+		{"no key: nothing", Decide(previous["revoked"], reservation(mews.ReservationConfirmed, room1, end, v1), Policy{}, now),
+			reservation(mews.ReservationConfirmed, room1, end, v1), None},
+		{"older version: nothing", Decide(State{Status: Issued, Grant: issued.Grant, Seen: v1}, reservation(mews.ReservationStarted, room1, end, v0), Policy{}, now),
+			reservation(mews.ReservationStarted, room1, end, v0), None},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := ForNewHolder(c.d, c.r)
+			if d.Action != c.want {
+				t.Fatalf("action %q (%s), want %q", d.Action, d.Reason, c.want)
+			}
+			if d.Action == Reissue {
+				if d.Next.Status != Issued || d.Next.Grant.Room != c.r.AssignedResourceID || !d.Next.Done[Reissue].Equal(c.r.UpdatedUtc) {
+					t.Errorf("Next %+v", d.Next)
+				}
+				if _, ok := d.Next.Done[Update]; ok {
+					t.Errorf("Next.Done %v records an update that never ran", d.Next.Done)
+				}
+			}
+		})
+	}
+}

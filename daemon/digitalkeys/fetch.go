@@ -118,6 +118,10 @@ type plan struct {
 	rec  record
 	dec  Decision
 	seen time.Time
+	// who is on the reservation, when Mews was asked (needsPeople).
+	who *people
+	// guests are the customers the plan needs.
+	guests []string
 }
 
 // makesKey: the operation hands a key to a guest, so the room and the guest
@@ -130,13 +134,13 @@ func (p *plan) makesKey() bool {
 	return false
 }
 
-// process decides about fetched reservations and carries the
-// decisions out. Rooms and guests are fetched only for the keys being
-// issued or changed, each in one request for the whole batch.
+// process decides about fetched reservations and carries the decisions
+// out. Who is on the reservations, rooms and guests are fetched only where
+// keys are issued or changed (or companions follow them), each in one
+// request for the whole batch.
 func (dk *Pipeline) process(ctx context.Context, rs []mews.Reservation, seen map[string]time.Time) {
 	now := dk.now()
 	plans := make([]plan, 0, len(rs))
-	var roomIDs, guestIDs []string
 	for i := range rs {
 		r := &rs[i]
 		rec, err := dk.load(r.ID)
@@ -148,15 +152,17 @@ func (dk *Pipeline) process(ctx context.Context, rs []mews.Reservation, seen map
 		if at, ok := seen[r.ID]; ok {
 			p.seen = at
 		}
-		if p.makesKey() {
-			if _, ok := dk.rooms[p.dec.Next.Grant.Room]; !ok {
-				roomIDs = append(roomIDs, p.dec.Next.Grant.Room)
-			}
-			if r.AccountID != "" {
-				guestIDs = append(guestIDs, r.AccountID)
-			}
-		}
 		plans = append(plans, p)
+	}
+	whoErr := dk.findPeople(ctx, plans)
+	var roomIDs, guestIDs []string
+	for i := range plans {
+		p := &plans[i]
+		if p.makesKey() {
+			roomIDs = append(roomIDs, p.dec.Next.Grant.Room)
+		}
+		p.guests = dk.guestsToFetch(p)
+		guestIDs = append(guestIDs, p.guests...)
 	}
 	roomErr := dk.cacheRooms(ctx, roomIDs)
 	guests, guestErr := dk.fetchGuests(ctx, guestIDs)
@@ -167,26 +173,80 @@ func (dk *Pipeline) process(ctx context.Context, rs []mews.Reservation, seen map
 			return
 		}
 		p := &plans[i]
-		if p.makesKey() && (roomErr != nil || guestErr != nil) {
-			dk.log.Error().Err(errors.Join(roomErr, guestErr)).Str(fieldReservation, p.r.ID).
-				Msg("fetching the room or guest for a digital key failed; will retry")
+		if err := dk.missing(p, whoErr, roomErr, guestErr); err != nil {
+			dk.log.Error().Err(err).Str(fieldReservation, p.r.ID).
+				Msg("fetching the room or the guests for a digital key failed; will retry")
 			dk.retryLater(p.r.ID, p.rec)
 			continue
 		}
-		dk.apply(ctx, p, guests[p.r.AccountID])
+		dk.carryOut(ctx, p, guests)
 	}
 }
 
+// missing returns the errors of the fetches the plan needed.
+func (dk *Pipeline) missing(p *plan, whoErr, roomErr, guestErr error) error {
+	var errs []error
+	if p.needsPeople(dk.withCompanions) && whoErr != nil {
+		errs = append(errs, whoErr)
+	}
+	if p.makesKey() && roomErr != nil {
+		errs = append(errs, roomErr)
+	}
+	if len(p.guests) > 0 && guestErr != nil {
+		errs = append(errs, guestErr)
+	}
+	return errors.Join(errs...)
+}
+
+// carryOut runs the main guest's operation and then the companions',
+// records in Mews what they made, and reports them.
+func (dk *Pipeline) carryOut(ctx context.Context, p *plan, guests map[string]mews.Customer) {
+	log := dk.log.With().Str(fieldReservation, p.r.ID).Str("number", p.r.Number).Logger()
+	var outs []Outcome
+	if out := dk.apply(ctx, p, guests[p.mainGuest()], log); out != nil {
+		outs = append(outs, *out)
+	}
+	if !p.dec.Stale {
+		outs = append(outs, dk.companions(ctx, p, guests, log)...)
+	}
+	if slices.ContainsFunc(outs, func(o Outcome) bool { return o.Err == nil }) {
+		dk.settleOwed(ctx, p.r.ID, log)
+	}
+	if dk.onOutcome != nil {
+		for _, o := range outs {
+			dk.onOutcome(o)
+		}
+	}
+}
+
+// cacheRooms fetches the rooms and beds not cached yet, then the rooms of
+// the beds among them (a bed's key opens its room's lock): at most two
+// requests.
 func (dk *Pipeline) cacheRooms(ctx context.Context, ids []string) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	rooms, err := dk.api.Resources(ctx, ids)
-	if err != nil {
-		return fmt.Errorf("fetch rooms: %w", err)
-	}
-	for _, r := range rooms {
-		dk.rooms[r.ID] = r
+	for range 2 {
+		var missing, parents []string
+		for _, id := range ids {
+			r, ok := dk.rooms[id]
+			switch {
+			case !ok && id != "" && !slices.Contains(missing, id):
+				missing = append(missing, id)
+			case r.ParentResourceID != "":
+				parents = append(parents, r.ParentResourceID)
+			}
+		}
+		if len(missing) > 0 {
+			rooms, err := dk.api.Resources(ctx, missing)
+			if err != nil {
+				return fmt.Errorf("fetch rooms: %w", err)
+			}
+			for _, r := range rooms {
+				dk.rooms[r.ID] = r
+				if r.ParentResourceID != "" {
+					parents = append(parents, r.ParentResourceID)
+				}
+			}
+		}
+		ids = parents
 	}
 	return nil
 }
@@ -206,11 +266,20 @@ func (dk *Pipeline) fetchGuests(ctx context.Context, ids []string) (map[string]m
 	return out, nil
 }
 
-// roomName is the room's name in Mews (what [rooms] maps), or its id when
-// Mews did not return it (deleted or inactive).
-func (dk *Pipeline) roomName(id string) string {
-	if r, ok := dk.rooms[id]; ok && r.Name != "" {
-		return r.Name
+// place is where a key for resource id lets its holder in: the lock, a
+// room's name in Mews (what [rooms] maps), and the bed's name when the
+// resource is a bed (it has a parent: its room). A resource Mews did not
+// return (deleted) is named by its id.
+func (dk *Pipeline) place(id string) (lock, bed string) {
+	r, ok := dk.rooms[id]
+	if !ok || r.Name == "" {
+		return id, ""
 	}
-	return id
+	if r.ParentResourceID == "" {
+		return r.Name, ""
+	}
+	if room, ok := dk.rooms[r.ParentResourceID]; ok && room.Name != "" {
+		return room.Name, r.Name
+	}
+	return r.ParentResourceID, r.Name
 }

@@ -51,6 +51,7 @@ type API interface {
 	Reservations(ctx context.Context, f mews.ReservationFilter) ([]mews.Reservation, error)
 	Resources(ctx context.Context, ids []string) ([]mews.Resource, error)
 	Customers(ctx context.Context, ids []string) ([]mews.Customer, error)
+	Companionships(ctx context.Context, reservationIDs []string) ([]mews.Companionship, error)
 	AccessTokens(ctx context.Context, reservationIDs []string) ([]mews.ResourceAccessToken, error)
 	AddAccessTokens(ctx context.Context, tokens []mews.ResourceAccessToken) ([]mews.ResourceAccessToken, error)
 	UpdateAccessTokens(ctx context.Context, updates []mews.AccessTokenUpdate) ([]mews.ResourceAccessToken, error)
@@ -80,6 +81,9 @@ type Config struct {
 	IssueBeforeArrival time.Duration
 	// WriteBack records the keys in Mews as resource access tokens.
 	WriteBack bool
+	// Companions gives each companion of the main guest who has an e-mail
+	// or phone a key of their own.
+	Companions bool
 	// ReconcileInterval is how often the catch-up runs even while
 	// connected; History how long a revoked key's record is kept.
 	ReconcileInterval time.Duration
@@ -101,8 +105,12 @@ type Config struct {
 type Outcome struct {
 	ReservationID     string
 	ReservationNumber string
-	Action            Action
-	// Room is the room name the key opens (the old room for a revoke).
+	// CompanionshipID names the companion whose key it is; empty for the
+	// main guest's.
+	CompanionshipID string
+	Action          Action
+	// Room is the room name the key opens (the old room for a revoke): a
+	// bed's room for a bed.
 	Room       string
 	ValidFrom  time.Time
 	ValidUntil time.Time
@@ -127,24 +135,25 @@ type Pipeline struct {
 	timeout time.Duration
 	policy  Policy
 	// writeBack records keys in Mews as resource access tokens.
-	writeBack bool
-	reconcile time.Duration
-	history   time.Duration
-	retry     retry.Schedule
-	lockRoom  func(string) string
-	now       func() time.Time
-	log       zerolog.Logger
-	onOutcome func(Outcome)
-	observe   func(time.Duration)
+	writeBack      bool
+	withCompanions bool
+	reconcile      time.Duration
+	history        time.Duration
+	retry          retry.Schedule
+	lockRoom       func(string) string
+	now            func() time.Time
+	log            zerolog.Logger
+	onOutcome      func(Outcome)
+	observe        func(time.Duration)
 
 	hints      *hints.Set // reservation ids from events
 	roomHints  *hints.Set // resource ids from events: cached rooms to forget
 	catchUpNow chan struct{}
 
 	// Touched only by Run.
-	rooms map[string]mews.Resource
-	wake  map[string]time.Time // reservation id -> when to fetch it again
-	owed  map[string]time.Time // reservation id -> when to retry its write-back
+	rooms map[string]mews.Resource // rooms and beds by id
+	wake  map[string]time.Time     // reservation id -> when to fetch it again
+	owed  map[string]time.Time     // reservation id -> when to retry its write-back
 	// fetchFailures counts failed fetches in a row, for their backoff.
 	fetchFailures int
 }
@@ -159,7 +168,7 @@ func New(api API, cfg Config) (*Pipeline, error) {
 		api:     api,
 		encoder: cfg.Encoder, enc: cfg.Enc, timeout: cfg.Timeout,
 		policy:    Policy{IssueBeforeArrival: cfg.IssueBeforeArrival, CanUpdate: canUpdate},
-		writeBack: cfg.WriteBack, reconcile: cfg.ReconcileInterval, history: cfg.History, retry: cfg.Retry,
+		writeBack: cfg.WriteBack, withCompanions: cfg.Companions, reconcile: cfg.ReconcileInterval, history: cfg.History, retry: cfg.Retry,
 		lockRoom: cfg.LockRoom, now: cfg.Now, onOutcome: cfg.OnOutcome, observe: cfg.ObserveEncode,
 		log:        cfg.Logger.With().Str("pipeline", "digital").Str(fieldEncoder, cfg.Encoder).Logger(),
 		hints:      hints.New(),
@@ -309,14 +318,11 @@ func (dk *Pipeline) loadSchedule() {
 			dk.log.Error().Err(err).Str(fieldReservation, id).Msg("unreadable digital key record")
 			continue
 		}
-		switch {
-		case rec.Pending != "":
-			dk.log.Warn().Str(fieldReservation, id).Str(fieldAction, string(rec.Pending)).
+		dk.schedule(id, &rec)
+		if act := rec.interrupted(); act != "" {
+			dk.log.Warn().Str(fieldReservation, id).Str(fieldAction, string(act)).
 				Msg("a digital key operation was interrupted by a restart; checking the reservation")
-			dk.schedule(id, &rec)
 			dk.wake[id] = now
-		default:
-			dk.schedule(id, &rec)
 		}
 		if dk.owesWriteBack(&rec) {
 			// A restart may follow a fix of what made Mews refuse: try at
@@ -345,7 +351,7 @@ func (dk *Pipeline) prune() {
 		if json.Unmarshal(raw, &rec) != nil {
 			continue
 		}
-		if rec.Status == Revoked && len(rec.Keys) == 0 && len(rec.Gone) == 0 && rec.Seen.Before(cutoff) {
+		if rec.Status == Revoked && len(rec.Keys) == 0 && len(rec.Gone) == 0 && len(rec.Companions) == 0 && rec.Seen.Before(cutoff) {
 			if err := dk.store.DeleteDigitalRecord(id); err != nil {
 				dk.log.Warn().Err(err).Msg("pruning digital key records")
 				return

@@ -55,7 +55,7 @@ func TestDigitalDecisionResetsRetry(t *testing.T) {
 		if p.dec.Action != None {
 			t.Fatalf("decided %s, want nothing to do", p.dec.Action)
 		}
-		d.apply(context.Background(), p, mews.Customer{})
+		d.apply(context.Background(), p, mews.Customer{}, zerolog.Nop())
 		got, err := d.load(id)
 		if err != nil {
 			t.Fatal(err)

@@ -3,6 +3,8 @@ package digitalkeys
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -14,47 +16,105 @@ import (
 
 // Write-back records digital keys in Mews as resource access tokens so staff
 // see them on the reservation. What Mews should show is part of the
-// reservation's journalled record: Keys must show (a key without a token id
-// is owed an add), Gone must not (owed a delete), ValidityOwed says the
-// tokens' dates are behind the grant. Settling retries with backoff, across
-// restarts too, until Mews has accepted everything. Failures never undo the
-// key: the guest's door matters more than the record.
+// reservation's journalled record: every person's Keys must show (a key
+// without a token id is owed an add), Gone must not (owed a delete),
+// ValidityOwed says the tokens' dates are behind the grant. Settling retries
+// with backoff, across restarts too, until Mews has accepted everything.
+// Failures never undo the key: the guest's door matters more than the
+// record.
+
+// holder is one person's keys as Mews records them: the main guest's
+// (companionship "") or a companion's.
+type holder struct {
+	companionship string
+	grant         Grant
+	set           *keySet
+}
+
+// holders returns the main guest's keys and each companion's, in a stable
+// order.
+func (rec *record) holders() []holder {
+	hs := []holder{{grant: rec.Grant, set: &rec.keySet}}
+	for _, id := range slices.Sorted(maps.Keys(rec.Companions)) {
+		c := rec.Companions[id]
+		hs = append(hs, holder{companionship: id, grant: c.Grant, set: &c.keySet})
+	}
+	return hs
+}
 
 // owesWriteBack reports whether Mews does not yet show what the record says.
 func (dk *Pipeline) owesWriteBack(rec *record) bool {
 	if !dk.writeBack {
 		return false
 	}
-	if len(rec.Gone) > 0 || rec.ValidityOwed {
+	if len(rec.Gone) > 0 {
 		return true
 	}
-	return slices.ContainsFunc(rec.Keys, func(k storedKey) bool {
-		_, v := tokenOf(k)
-		return k.Token == "" && v != ""
+	return slices.ContainsFunc(rec.holders(), func(h holder) bool {
+		return h.set.ValidityOwed || slices.ContainsFunc(h.set.Keys, func(k storedKey) bool {
+			_, v := tokenOf(k)
+			return k.Token == "" && v != ""
+		})
 	})
 }
 
-// owe records what Mews must show after a successful operation: the keys
-// the encoder returned replace the old ones, or, when only the dates
-// changed, the old tokens get the new dates.
-func (dk *Pipeline) owe(rec *record, act Action, prev, grant Grant, old, cur []storedKey) {
+// keyTag says whose keys, for what, a set holds once an operation has
+// made them.
+type keyTag struct {
+	companionship string
+	bed           bool
+}
+
+// owe records what Mews must show after a successful operation on one
+// person's keys: the keys the encoder returned (cur) replace the old ones,
+// whose tokens go to gone; or, when only the dates changed, the old tokens
+// get the new dates.
+func (dk *Pipeline) owe(set *keySet, gone *[]storedKey, act Action, prev, grant Grant, cur []storedKey, tag keyTag) {
+	old := set.Keys
 	if !dk.writeBack {
-		rec.Keys = cur
+		set.Keys = cur
 		return
 	}
 	if act == Update && prev.Room == grant.Room && sameKeys(old, cur) {
-		rec.Keys = slices.Clone(old)
-		rec.ValidityOwed = rec.ValidityOwed || slices.ContainsFunc(old, func(k storedKey) bool { return k.Token != "" || k.Sent })
+		set.Keys = slices.Clone(old)
+		set.ValidityOwed = set.ValidityOwed || slices.ContainsFunc(old, func(k storedKey) bool { return k.Token != "" || k.Sent })
 		return
 	}
 	for _, k := range old {
 		if k.Token != "" || k.Sent {
-			rec.Gone = append(rec.Gone, k)
+			*gone = append(*gone, k)
 		}
 	}
-	rec.Keys, rec.ValidityOwed = cur, false
-	for i := range rec.Keys {
-		rec.Keys[i].Token, rec.Keys[i].Sent, rec.Keys[i].Room = "", false, grant.Room
+	set.Keys, set.ValidityOwed = cur, false
+	for i := range set.Keys {
+		k := &set.Keys[i]
+		k.Token, k.Sent, k.Room, k.Bed, k.Companionship = "", false, grant.Room, tag.bed, tag.companionship
+	}
+}
+
+// keysAfter returns the keys a person holds after a successful operation:
+// none after a revoke, the encoder's otherwise (an update that returns
+// none keeps the old ones).
+func keysAfter(act Action, old []storedKey, res keys.Result) []storedKey {
+	switch {
+	case act == Revoke:
+		return nil
+	case len(res.Keys) > 0 || act != Update:
+		return newKeys(res.Keys)
+	default:
+		return old
+	}
+}
+
+// settleOwed settles what the reservation's record owes Mews, if anything.
+func (dk *Pipeline) settleOwed(ctx context.Context, id string, log zerolog.Logger) {
+	rec, err := dk.load(id)
+	if err != nil {
+		log.Error().Err(err).Msg("reading the digital key record for its write-back")
+		return
+	}
+	if dk.owesWriteBack(&rec) {
+		dk.settleWriteBack(ctx, id, &rec, log)
 	}
 }
 
@@ -78,23 +138,27 @@ func (dk *Pipeline) settleWriteBack(ctx context.Context, id string, rec *record,
 // syncTokens runs the owed deletes, adds and date changes. An add that may
 // have reached Mews (Sent) is first looked up, so a key never shows twice.
 func (dk *Pipeline) syncTokens(ctx context.Context, id string, rec *record, log zerolog.Logger) error {
-	if slices.ContainsFunc(rec.Keys, unconfirmed) || slices.ContainsFunc(rec.Gone, unconfirmed) {
+	hs := rec.holders()
+	anyUnconfirmed := slices.ContainsFunc(hs, func(h holder) bool { return slices.ContainsFunc(h.set.Keys, unconfirmed) })
+	if anyUnconfirmed || slices.ContainsFunc(rec.Gone, unconfirmed) {
 		found, err := dk.api.AccessTokens(ctx, []string{id})
 		if err != nil {
 			return err
 		}
 		claimed := map[string]bool{}
-		match(rec.Keys, found, claimed)
+		for _, h := range hs {
+			match(h.set.Keys, found, claimed)
+		}
 		match(rec.Gone, found, claimed)
 	}
 	var errs []error
 	if err := dk.deleteGone(ctx, rec); err != nil {
 		errs = append(errs, err)
 	}
-	if err := dk.addTokens(ctx, id, rec); err != nil {
+	if err := dk.addTokens(ctx, id, rec, hs); err != nil {
 		errs = append(errs, err)
 	}
-	if err := dk.updateTokenValidity(ctx, rec); err != nil {
+	if err := dk.updateTokenValidity(ctx, hs); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) == 0 {
@@ -115,16 +179,25 @@ func match(ks []storedKey, found []mews.ResourceAccessToken, claimed map[string]
 		if !unconfirmed(*k) {
 			continue
 		}
-		typ, value := tokenOf(*k)
-		for _, t := range found {
-			if t.IsActive && !claimed[t.ID] && t.Type == typ && t.Value == value && t.SerialNumber == k.ID &&
-				(k.Room == "" || t.ResourceID == k.Room) {
-				k.Token, claimed[t.ID] = t.ID, true
-				break
-			}
-		}
+		claim(k, found, claimed)
 		k.Sent = false
 	}
+}
+
+// claim gives k the id of the first active token, not claimed yet, that
+// records it: same type, value, serial number, room and companion. Tokens
+// are paired with keys by what they record, never by their place in an
+// answer.
+func claim(k *storedKey, found []mews.ResourceAccessToken, claimed map[string]bool) bool {
+	typ, value := tokenOf(*k)
+	for _, t := range found {
+		if t.IsActive && !claimed[t.ID] && t.Type == typ && t.Value == value && t.SerialNumber == k.ID &&
+			(k.Room == "" || t.ResourceID == k.Room) && t.CompanionshipID == k.Companionship {
+			k.Token, claimed[t.ID] = t.ID, true
+			return true
+		}
+	}
+	return false
 }
 
 // tokenOf maps a key onto what Mews can record. Mews knows PIN codes and
@@ -147,28 +220,30 @@ func tokenOf(k storedKey) (mews.AccessTokenType, string) {
 	}
 }
 
-// addTokens adds the keys Mews does not show yet. They are journalled as
-// sent before the request leaves: whatever happens to it, the next attempt
-// looks before adding again.
-func (dk *Pipeline) addTokens(ctx context.Context, reservation string, rec *record) error {
+// addTokens adds, in one request, the keys Mews does not show yet. They
+// are journalled as sent before the request leaves: whatever happens to it,
+// the next attempt looks before adding again.
+func (dk *Pipeline) addTokens(ctx context.Context, reservation string, rec *record, hs []holder) error {
 	var tokens []mews.ResourceAccessToken
-	var index []int // tokens[i] records rec.Keys[index[i]]
-	for i, k := range rec.Keys {
-		typ, value := tokenOf(k)
-		if k.Token != "" || value == "" {
-			continue
+	var sent []*storedKey // the keys tokens record, in no particular order
+	for _, h := range hs {
+		for i := range h.set.Keys {
+			k := &h.set.Keys[i]
+			typ, value := tokenOf(*k)
+			if k.Token != "" || value == "" {
+				continue
+			}
+			k.Sent, k.Room, k.Companionship = true, h.grant.Room, h.companionship
+			tokens = append(tokens, mews.ResourceAccessToken{
+				ServiceOrderID: reservation, ResourceID: h.grant.Room, CompanionshipID: h.companionship,
+				Type: typ, Value: value, SerialNumber: k.ID,
+				ValidityStartUtc: h.grant.From, ValidityEndUtc: h.grant.Until, Permissions: permissions(*k),
+			})
+			sent = append(sent, k)
 		}
-		tokens = append(tokens, mews.ResourceAccessToken{
-			ServiceOrderID: reservation, ResourceID: rec.Grant.Room, Type: typ, Value: value, SerialNumber: k.ID,
-			ValidityStartUtc: rec.Grant.From, ValidityEndUtc: rec.Grant.Until,
-		})
-		index = append(index, i)
 	}
 	if len(tokens) == 0 {
 		return nil
-	}
-	for _, i := range index {
-		rec.Keys[i].Sent, rec.Keys[i].Room = true, rec.Grant.Room
 	}
 	if err := dk.save(reservation, rec); err != nil {
 		return err
@@ -177,24 +252,43 @@ func (dk *Pipeline) addTokens(ctx context.Context, reservation string, rec *reco
 	if err != nil {
 		return err
 	}
-	for i, t := range added {
-		if i < len(index) {
-			k := &rec.Keys[index[i]]
-			k.Token, k.Sent = t.ID, false
+	claimed := map[string]bool{}
+	missing := 0
+	for _, k := range sent {
+		if claim(k, added, claimed) {
+			k.Sent = false
+		} else {
+			missing++ // still Sent: the next attempt looks it up
 		}
+	}
+	if missing > 0 {
+		return fmt.Errorf("the answer to %s lacks %d of the %d keys added", mews.OpAddAccessTokens, missing, len(sent))
 	}
 	return nil
 }
 
-func (dk *Pipeline) updateTokenValidity(ctx context.Context, rec *record) error {
-	if !rec.ValidityOwed {
-		return nil
+// permissions is what Mews records a key as opening: a bed's key opens
+// the bed and its room; nil is the room alone.
+func permissions(k storedKey) *mews.Permissions {
+	if k.Bed {
+		return &mews.Permissions{Bed: true, Room: true}
 	}
-	g := rec.Grant
+	return nil
+}
+
+func (dk *Pipeline) updateTokenValidity(ctx context.Context, hs []holder) error {
 	var updates []mews.AccessTokenUpdate
-	for _, k := range rec.Keys {
-		if k.Token != "" {
-			updates = append(updates, mews.AccessTokenUpdate{ID: k.Token, ValidityStartUtc: &g.From, ValidityEndUtc: &g.Until})
+	var owed []*keySet
+	for _, h := range hs {
+		if !h.set.ValidityOwed {
+			continue
+		}
+		owed = append(owed, h.set)
+		g := h.grant
+		for _, k := range h.set.Keys {
+			if k.Token != "" {
+				updates = append(updates, mews.AccessTokenUpdate{ID: k.Token, ValidityStartUtc: &g.From, ValidityEndUtc: &g.Until})
+			}
 		}
 	}
 	if len(updates) > 0 {
@@ -202,7 +296,9 @@ func (dk *Pipeline) updateTokenValidity(ctx context.Context, rec *record) error 
 			return err
 		}
 	}
-	rec.ValidityOwed = false
+	for _, set := range owed {
+		set.ValidityOwed = false
+	}
 	return nil
 }
 

@@ -43,6 +43,12 @@ type Request struct {
 	// Mews.
 	APIURL        string `json:"api_url,omitempty"`
 	KeyCutterData string `json:"key_cutter_data,omitempty"`
+	// Additions for digital keys, present only when they say something: a
+	// companion's own key (see keys.Request) and a bed's key.
+	Companion             bool   `json:"companion,omitempty"`
+	CompanionshipID       string `json:"companionship_id,omitempty"`
+	MainReservationNumber string `json:"main_reservation_number,omitempty"`
+	Bed                   string `json:"bed,omitempty"`
 }
 
 // Guest is the key holder.
@@ -93,9 +99,13 @@ func NewRequest(op Operation, r keys.Request) Request {
 			Email:               r.Guest.Email,
 			Phone:               r.Guest.Phone,
 		},
-		Encoder:       r.Encoder,
-		APIURL:        r.APIURL,
-		KeyCutterData: r.CutterData,
+		Encoder:               r.Encoder,
+		APIURL:                r.APIURL,
+		KeyCutterData:         r.CutterData,
+		Companion:             r.Companion,
+		CompanionshipID:       r.CompanionshipID,
+		MainReservationNumber: r.MainReservationNumber,
+		Bed:                   r.Bed,
 	}
 }
 

@@ -46,6 +46,43 @@ func TestRequestFieldNames(t *testing.T) {
 	}
 }
 
+// TestRequestDigitalAdditions: a companion's key and a bed's key say so;
+// the SPEC's object is unchanged around them, and requests that are
+// neither carry none of the additions.
+func TestRequestDigitalAdditions(t *testing.T) {
+	req := keys.Request{IdempotencyKey: "res-1/issue/v1", Encoder: "mobile", Kind: keys.KindDigital, NewKey: true,
+		ReservationID: "res-1", ReservationNumber: "1234", Rooms: []string{"0101"}, LockIDs: []string{"D1"}, KeyCount: 1,
+		Guest:     keys.Guest{LastName: "Nowak", Email: "n@example.com"},
+		Companion: true, CompanionshipID: "comp-1", MainReservationNumber: "1234", Bed: "D1-A"}
+	got, err := json.Marshal(wire.NewRequest(wire.Issue, req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"operation":"issue","idempotency_key":"res-1/issue/v1","kind":"digital","new_key":true,` +
+		`"reservation_id":"res-1","reservation_number":"1234","rooms":["0101"],"lock_ids":["D1"],` +
+		`"key_count":1,"valid_from":"","valid_until":"",` +
+		`"guest":{"first_name":"","last_name":"Nowak","normalized_first_name":"",` +
+		`"normalized_last_name":"","email":"n@example.com","phone":""},"encoder":"mobile",` +
+		`"companion":true,"companionship_id":"comp-1","main_reservation_number":"1234","bed":"D1-A"}`
+	if string(got) != want {
+		t.Errorf("request JSON\n got %s\nwant %s", got, want)
+	}
+	req.Companion, req.CompanionshipID, req.MainReservationNumber, req.Bed = false, "", "", ""
+	plain, err := json.Marshal(wire.NewRequest(wire.Issue, req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(plain, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"companion", "companionship_id", "main_reservation_number", "bed"} {
+		if _, ok := m[f]; ok {
+			t.Errorf("%s present in the main guest's key for a room: %s", f, plain)
+		}
+	}
+}
+
 func TestRequestEmptyListsAreArrays(t *testing.T) {
 	got, err := json.Marshal(wire.NewRequest(wire.Revoke, keys.Request{ReservationID: "r"}))
 	if err != nil {

@@ -54,7 +54,6 @@ type personCount struct {
 
 type reservationAnswer struct {
 	mews.Reservation
-	AccountType                 string             `json:"AccountType"`
 	CreatorProfileID            string             `json:"CreatorProfileId"`
 	UpdaterProfileID            string             `json:"UpdaterProfileId"`
 	GroupID                     string             `json:"GroupId"`
@@ -71,6 +70,7 @@ type reservationAnswer struct {
 
 func answerReservation(r mews.Reservation) reservationAnswer {
 	r.ServiceID = cmp.Or(r.ServiceID, stayServiceID)
+	r.AccountType = cmp.Or(r.AccountType, mews.AccountCustomer)
 	start := r.ScheduledStartUtc
 	if r.ActualStartUtc != nil && r.ActualStartUtc.Before(start) {
 		start = *r.ActualStartUtc
@@ -79,7 +79,6 @@ func answerReservation(r mews.Reservation) reservationAnswer {
 	checkedIn := r.ActualStartUtc != nil
 	return reservationAnswer{
 		Reservation:      r,
-		AccountType:      "Customer",
 		CreatorProfileID: staffProfileID,
 		UpdaterProfileID: staffProfileID,
 		GroupID:          derivedID("group", r.ID), // a group of its own
@@ -92,6 +91,16 @@ func answerReservation(r mews.Reservation) reservationAnswer {
 		StartUtc:                    start,
 		EndUtc:                      r.ScheduledEndUtc,
 	}
+}
+
+// companionshipAnswer is a companionship with the reservation's group.
+type companionshipAnswer struct {
+	mews.Companionship
+	ReservationGroupID string `json:"ReservationGroupId"`
+}
+
+func answerCompanionship(c mews.Companionship) companionshipAnswer {
+	return companionshipAnswer{Companionship: c, ReservationGroupID: derivedID("group", c.ReservationID)}
 }
 
 // localized is Mews's localized text: language code to text.

@@ -54,6 +54,7 @@ var ops = map[string]opFunc{
 	"reservations/getAll/2023-06-06": (*Server).opGetReservations,
 	"resources/getAll":               (*Server).opGetResources,
 	"customers/getAll":               (*Server).opGetCustomers,
+	"companionships/getAll":          (*Server).opGetCompanionships,
 	"resourceAccessTokens/add":       (*Server).opAddTokens,
 	"resourceAccessTokens/update":    (*Server).opUpdateTokens,
 	"resourceAccessTokens/delete":    (*Server).opDeleteTokens,

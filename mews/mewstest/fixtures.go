@@ -137,12 +137,48 @@ func (s *Server) UpdateReservation(id string, f func(*mews.Reservation)) {
 	}
 	f(&r)
 	r.ID = id
+	s.reservations.put(id, r)
+	s.touchLocked(id)
+}
+
+// touchLocked bumps a reservation's UpdatedUtc and pushes its event.
+func (s *Server) touchLocked(id string) {
+	r, _ := s.reservations.get(id)
 	r.UpdatedUtc = s.utcNow()
 	s.reservations.put(id, r)
 	start, end := r.ScheduledStartUtc, r.ScheduledEndUtc
 	s.pushLocked(mews.Event{Type: mews.EventReservation, ID: id, State: string(r.State),
 		StartUtc: &start, EndUtc: &end, AssignedResourceID: r.AssignedResourceID})
 	s.notifyLocked()
+}
+
+// AddCompanion puts a customer on a reservation and returns the
+// companionship's id. Like any change of the reservation it bumps
+// UpdatedUtc and pushes a Reservation event. Unknown reservations are
+// ignored (and get no companionship).
+func (s *Server) AddCompanion(reservationID, customerID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.reservations.get(reservationID); !ok {
+		return ""
+	}
+	c := mews.Companionship{ID: newID(), CustomerID: customerID, ReservationID: reservationID}
+	s.companions.put(c.ID, c)
+	s.touchLocked(reservationID)
+	return c.ID
+}
+
+// RemoveCompanion takes a companion off their reservation, a change of
+// the reservation like AddCompanion.
+func (s *Server) RemoveCompanion(companionshipID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.companions.get(companionshipID)
+	if !ok {
+		return
+	}
+	s.companions.remove(companionshipID)
+	s.touchLocked(c.ReservationID)
 }
 
 // Reservation returns a reservation as it is now.

@@ -191,3 +191,52 @@ func (s *Server) opGetCustomers(body []byte) (any, error) {
 		Cursor    *string          `json:"Cursor"`
 	}{answerAll(got, answerCustomer), cursor}, nil
 }
+
+func (s *Server) opGetCompanionships(body []byte) (any, error) {
+	var req struct {
+		CompanionshipIds    []string
+		CustomerIds         []string
+		ReservationIds      []string
+		ReservationGroupIds []string
+		Limitation          *limitation
+	}
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	if err := requireLimitation(req.Limitation); err != nil {
+		return nil, err
+	}
+	if req.CustomerIds == nil && req.ReservationIds == nil && req.ReservationGroupIds == nil {
+		return nil, badRequest("CustomerIds, ReservationIds or ReservationGroupIds is required.")
+	}
+	filters := map[string][]string{"CompanionshipIds": req.CompanionshipIds, "CustomerIds": req.CustomerIds,
+		"ReservationIds": req.ReservationIds, "ReservationGroupIds": req.ReservationGroupIds}
+	sets := map[string]map[string]bool{}
+	for name, ids := range filters {
+		set, err := idSet(name, ids)
+		if err != nil {
+			return nil, err
+		}
+		sets[name] = set
+	}
+	keep := func(c mews.Companionship) bool {
+		return passes(sets["CompanionshipIds"], c.ID) && passes(sets["CustomerIds"], c.CustomerID) &&
+			passes(sets["ReservationIds"], c.ReservationID) && passes(sets["ReservationGroupIds"], derivedID("group", c.ReservationID))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	got, cursor, err := page(s.companions.all(), func(c mews.Companionship) string { return c.ID }, keep, req.Limitation)
+	if err != nil {
+		return nil, err
+	}
+	// Customers, Reservations and ReservationGroups come only with an
+	// Extent, which the simulator does not offer: null, as Mews answers
+	// without one.
+	return struct {
+		Companionships    []companionshipAnswer `json:"Companionships"`
+		Customers         []any                 `json:"Customers"`
+		Reservations      []any                 `json:"Reservations"`
+		ReservationGroups []any                 `json:"ReservationGroups"`
+		Cursor            *string               `json:"Cursor"`
+	}{Companionships: answerAll(got, answerCompanionship), Cursor: cursor}, nil
+}

@@ -235,3 +235,61 @@ func TestResourceAccessTokens(t *testing.T) {
 		t.Errorf("store %+v: want the deleted and the active token, nothing from the refused add", toks)
 	}
 }
+
+func TestCompanionships(t *testing.T) {
+	s := newServer(t)
+	lim := map[string]any{"Count": 100}
+	res := mewstest.ReservationCheckedIn
+	before, _ := s.Reservation(res)
+	id := s.AddCompanion(res, mewstest.CustomerGarcia.ID)
+	if after, _ := s.Reservation(res); !after.UpdatedUtc.After(before.UpdatedUtc) {
+		t.Errorf("adding a companion left the reservation at version %v", after.UpdatedUtc)
+	}
+	var got struct {
+		Companionships []map[string]any
+		Customers      []any
+		Cursor         *string
+	}
+	mustCall(t, s, "companionships/getAll", map[string]any{"ReservationIds": []string{res}, "Limitation": lim}, &got)
+	if len(got.Companionships) != 1 || got.Companionships[0]["Id"] != id || got.Companionships[0]["CustomerId"] != mewstest.CustomerGarcia.ID ||
+		got.Companionships[0]["ReservationId"] != res || got.Companionships[0]["ReservationGroupId"] == nil || got.Cursor == nil || *got.Cursor != id {
+		t.Errorf("companionships %+v", got)
+	}
+	mustCall(t, s, "companionships/getAll", map[string]any{"CustomerIds": []string{mewstest.CustomerNovak.ID}, "Limitation": lim}, &got)
+	if len(got.Companionships) != 0 {
+		t.Errorf("companionships of another customer %+v", got.Companionships)
+	}
+	if a := call(t, s, "companionships/getAll", map[string]any{"Limitation": lim}); a.status != http.StatusBadRequest {
+		t.Errorf("no filter: status %d, want 400", a.status)
+	}
+	if a := call(t, s, "companionships/getAll", map[string]any{"ReservationIds": []string{res}}); a.status != http.StatusBadRequest {
+		t.Errorf("no Limitation: status %d, want 400", a.status)
+	}
+	s.RemoveCompanion(id)
+	mustCall(t, s, "companionships/getAll", map[string]any{"ReservationIds": []string{res}, "Limitation": lim}, &got)
+	if len(got.Companionships) != 0 {
+		t.Errorf("companionships after the removal %+v", got.Companionships)
+	}
+}
+
+// TestAddedTokensAnsweredOutOfOrder: Mews does not document that its
+// answer to resourceAccessTokens/add keeps the request's order, and the
+// simulator can answer in reverse.
+func TestAddedTokensAnsweredOutOfOrder(t *testing.T) {
+	s := newServer(t)
+	s.ReverseAddedTokens(true)
+	res, _ := s.Reservation(mewstest.ReservationCheckedIn)
+	param := func(value string) map[string]any {
+		return map[string]any{"ServiceOrderId": res.ID, "Type": "PinCode", "Value": value,
+			"ValidityStartUtc": res.ScheduledStartUtc, "ValidityEndUtc": res.ScheduledEndUtc}
+	}
+	var added struct{ ResourceAccessTokens []mews.ResourceAccessToken }
+	mustCall(t, s, "resourceAccessTokens/add", map[string]any{"ResourceAccessTokenParameters": []any{param("1"), param("2"), param("3")}}, &added)
+	var values []string
+	for _, tok := range added.ResourceAccessTokens {
+		values = append(values, tok.Value)
+	}
+	if !slices.Equal(values, []string{"3", "2", "1"}) {
+		t.Errorf("answered %v, want the reverse of the request", values)
+	}
+}

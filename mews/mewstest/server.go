@@ -22,7 +22,10 @@
 //	resources/getAll          {ResourceIds?, Names?, Extent {Resources, Inactive?}, Limitation}
 //	                                                             -> {Resources, Cursor}
 //	customers/getAll          {CustomerIds, Extent {Customers}, Limitation} -> {Customers, Cursor}
-//	resourceAccessTokens/add  {ResourceAccessTokenParameters: [{ServiceOrderId, ResourceId?, Type,
+//	companionships/getAll     {ReservationIds? | CustomerIds? | ReservationGroupIds?, Limitation}
+//	                                                             -> {Companionships, Customers, Reservations,
+//	                                                                 ReservationGroups, Cursor}
+//	resourceAccessTokens/add  {ResourceAccessTokenParameters: [{ServiceOrderId, ResourceId?, CompanionshipId?, Type,
 //	                           Value, SerialNumber?, ValidityStartUtc, ValidityEndUtc,
 //	                           Permissions? {Bed|Room|Floor|Building: {Value}}}]}
 //	                                                             -> {ResourceAccessTokens}
@@ -37,7 +40,7 @@
 // Mews's OpenAPI document marks required (answers.go), not only those the
 // client reads.
 //
-// Answered tokens carry Id, EnterpriseId, ServiceOrderId, ResourceId, Type,
+// Answered tokens carry Id, EnterpriseId, ServiceOrderId, ResourceId, CompanionshipId, Type,
 // Value, SerialNumber, ValidityStartUtc/EndUtc, Permissions {Bed, Room,
 // Floor, Building}, IsActive, CreatedUtc, UpdatedUtc; delete keeps the token
 // with IsActive false.
@@ -54,6 +57,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -135,6 +139,8 @@ type Server struct {
 	failures   []failure
 	hangs      []hang
 	latency    map[string]time.Duration
+	// reverseAdded answers resourceAccessTokens/add in reverse order.
+	reverseAdded bool
 }
 
 // NewServer starts a server on 127.0.0.1 at once and panics if it cannot
@@ -279,6 +285,7 @@ type store struct {
 	reservations ordered[mews.Reservation]
 	commands     ordered[*command]
 	tokens       ordered[*tokenRecord]
+	companions   ordered[mews.Companionship]
 }
 
 func newStore() store {
@@ -289,6 +296,7 @@ func newStore() store {
 		reservations: newOrdered[mews.Reservation](),
 		commands:     newOrdered[*command](),
 		tokens:       newOrdered[*tokenRecord](),
+		companions:   newOrdered[mews.Companionship](),
 	}
 }
 
@@ -307,6 +315,14 @@ func (o *ordered[T]) put(id string, v T) {
 		o.ids = append(o.ids, id)
 	}
 	o.byID[id] = v
+}
+
+func (o *ordered[T]) remove(id string) {
+	if _, ok := o.byID[id]; !ok {
+		return
+	}
+	delete(o.byID, id)
+	o.ids = slices.DeleteFunc(o.ids, func(x string) bool { return x == id })
 }
 
 func (o *ordered[T]) get(id string) (T, bool) {

@@ -78,6 +78,7 @@ func (s *Server) opAddTokens(body []byte) (any, error) {
 		ResourceAccessTokenParameters []struct {
 			ServiceOrderId   string
 			ResourceId       string
+			CompanionshipId  string
 			Type             mews.AccessTokenType
 			Value            string
 			SerialNumber     *string
@@ -103,6 +104,9 @@ func (s *Server) opAddTokens(body []byte) (any, error) {
 		if _, ok := s.resources.get(p.ResourceId); p.ResourceId != "" && !ok {
 			return nil, badRequest("Resource %q not found.", p.ResourceId)
 		}
+		if c, ok := s.companions.get(p.CompanionshipId); p.CompanionshipId != "" && (!ok || c.ReservationID != p.ServiceOrderId) {
+			return nil, badRequest("Companionship %q not found on reservation %q.", p.CompanionshipId, p.ServiceOrderId)
+		}
 		if p.Type != mews.AccessTokenPinCode && p.Type != mews.AccessTokenRfidTag {
 			return nil, badRequest("Invalid resource access token type %q.", p.Type)
 		}
@@ -122,7 +126,7 @@ func (s *Server) opAddTokens(body []byte) (any, error) {
 		}
 		rec := &tokenRecord{created: now, updated: now, tok: mews.ResourceAccessToken{
 			ID: newID(), EnterpriseID: EnterpriseID, ServiceOrderID: p.ServiceOrderId, ResourceID: p.ResourceId,
-			Type: p.Type, Value: p.Value, ValidityStartUtc: p.ValidityStartUtc.UTC(), ValidityEndUtc: p.ValidityEndUtc.UTC(),
+			CompanionshipID: p.CompanionshipId, Type: p.Type, Value: p.Value, ValidityStartUtc: p.ValidityStartUtc.UTC(), ValidityEndUtc: p.ValidityEndUtc.UTC(),
 			Permissions: perms, IsActive: true,
 		}}
 		if p.SerialNumber != nil {
@@ -130,6 +134,9 @@ func (s *Server) opAddTokens(body []byte) (any, error) {
 		}
 		s.tokens.put(rec.tok.ID, rec)
 		added = append(added, rec)
+	}
+	if s.reverseAdded {
+		slices.Reverse(added)
 	}
 	s.notifyLocked()
 	return answerTokens(added), nil
@@ -265,6 +272,15 @@ func (s *Server) opGetTokens(body []byte) (any, error) {
 		tokensAnswer
 		Cursor *string `json:"Cursor"`
 	}{answerTokens(got), cursor}, nil
+}
+
+// ReverseAddedTokens makes resourceAccessTokens/add answer the tokens in
+// the reverse of the request's order (or in order again): Mews does not
+// document that the answer keeps the order, so clients must pair by value.
+func (s *Server) ReverseAddedTokens(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reverseAdded = on
 }
 
 // AccessTokens returns every resource access token in creation order,
