@@ -5,7 +5,9 @@
 #   mews-keyd_VERSION_windows_amd64.zip                              exe, example configs, README
 #   SHA256SUMS
 # Usage: bash install/dist.sh VERSION
-# Environment: DIST_DIR (default dist), MAIN_PKG (default ., the command).
+# Environment: DIST_DIR (default dist), MAIN_PKG (default ., the command),
+# DIST_TARGETS (default "linux/amd64 linux/arm64 windows/amd64": what to
+# build; make test-systemd needs only the host's .deb).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +16,7 @@ DIST_DIR=${DIST_DIR:-dist}
 MAIN_PKG=${MAIN_PKG:-.}
 GO=${GO:-go}
 NFPM=("$GO" run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2)
+DIST_TARGETS=${DIST_TARGETS:-linux/amd64 linux/arm64 windows/amd64}
 
 # A Debian version must start with a digit and may hold no '-' without a
 # revision: v1.2.3 -> 1.2.3, v1.2.3-4-gabc -> 1.2.3+4+gabc, abc1234 -> 0~abc1234.
@@ -47,7 +50,9 @@ cp configs/*.toml "$stage/examples/"
 cp "$example" "$stage/config.toml"
 "$GO" run ./install/cmd/render-unit >"$stage/mews-keyd.service"
 
-for arch in amd64 arm64; do
+for target in $DIST_TARGETS; do
+	[[ $target == linux/* ]] || continue
+	arch=${target#linux/}
 	bin="$DIST_DIR/mews-keyd_${VERSION}_linux_$arch"
 	build linux "$arch" "$bin"
 	cp "$bin" "$stage/mews-keyd"
@@ -57,18 +62,20 @@ for arch in amd64 arm64; do
 		--target "$DIST_DIR/mews-keyd_${deb_version}_$arch.deb" >/dev/null
 done
 
-exe="$DIST_DIR/mews-keyd_${VERSION}_windows_amd64.exe"
-build windows amd64 "$exe"
-zip_entries=(
-	"mews-keyd.exe=$exe"
-	"config.toml.example=$example"
-	"README.txt=install/README-windows.txt"
-)
-for f in configs/*.toml; do
-	zip_entries+=("examples/$(basename "$f")=$f")
-done
-echo "dist: package zip windows/amd64"
-"$GO" run ./install/cmd/mkzip "$DIST_DIR/mews-keyd_${VERSION}_windows_amd64.zip" "${zip_entries[@]}"
+if [[ " $DIST_TARGETS " == *" windows/amd64 "* ]]; then
+	exe="$DIST_DIR/mews-keyd_${VERSION}_windows_amd64.exe"
+	build windows amd64 "$exe"
+	zip_entries=(
+		"mews-keyd.exe=$exe"
+		"config.toml.example=$example"
+		"README.txt=install/README-windows.txt"
+	)
+	for f in configs/*.toml; do
+		zip_entries+=("examples/$(basename "$f")=$f")
+	done
+	echo "dist: package zip windows/amd64"
+	"$GO" run ./install/cmd/mkzip "$DIST_DIR/mews-keyd_${VERSION}_windows_amd64.zip" "${zip_entries[@]}"
+fi
 
 (cd "$DIST_DIR" && sha256sum mews-keyd_* >SHA256SUMS)
 echo "dist: done, see $DIST_DIR/"
