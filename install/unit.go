@@ -68,8 +68,10 @@ Type=notify
 WatchdogSec=30s
 ExecStart=@EXEC_START@
 # systemctl reload: re-read the config; encoders and key cutters change
-# without dropping the connection to Mews.
-ExecReload=/bin/kill -HUP $MAINPID
+# without dropping the connection to Mews. The shell's own kill, because a
+# minimal Debian has no /bin/kill (procps); sh reads MAINPID from the
+# environment systemd gives it.
+ExecReload=/bin/sh -c 'kill -HUP $MAINPID'
 Restart=always
 RestartSec=2s
 # The daemon bounds its own shutdown (in-flight encodes) to 90s.

@@ -17,7 +17,7 @@ func TestSystemdUnitDirectives(t *testing.T) {
 		"Type=notify",
 		"WatchdogSec=30s",
 		"ExecStart=/usr/bin/mews-keyd run --config /etc/mews-keyd/config.toml",
-		"ExecReload=/bin/kill -HUP $MAINPID",
+		`ExecReload=/bin/sh -c 'kill -HUP $MAINPID'`,
 		"Restart=always",
 		"RestartSec=2s",
 		"User=mews-keyd",
@@ -48,6 +48,27 @@ func TestSystemdUnitDirectives(t *testing.T) {
 	}
 	if strings.Contains(unit, "{{") {
 		t.Error("unit contains a template action; kardianos would try to expand it")
+	}
+}
+
+// Every command the unit runs must exist on a minimal Debian: /bin/kill
+// does not (it is in procps), and a reload that cannot run fails with
+// 203/EXEC.
+func TestSystemdUnitCommandsNeedNoExtraPackage(t *testing.T) {
+	unit, err := SystemdUnit("/usr/bin/mews-keyd", "/etc/mews-keyd/config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// /bin/sh is dash or bash, both essential packages.
+	allowed := map[string]bool{"/usr/bin/mews-keyd": true, "/bin/sh": true}
+	for _, l := range strings.Split(unit, "\n") {
+		key, value, ok := strings.Cut(l, "=")
+		if !ok || !strings.HasPrefix(key, "Exec") {
+			continue
+		}
+		if program := strings.Fields(value)[0]; !allowed[program] {
+			t.Errorf("%s runs %s, which a minimal Debian may lack", key, program)
+		}
 	}
 }
 
