@@ -79,9 +79,12 @@ TimeoutStopSec=100s
 User=mews-keyd
 Group=mews-keyd
 UMask=0027
+# The modes the package gives these directories: systemd warns at every
+# start when they differ.
 StateDirectory=mews-keyd
 StateDirectoryMode=0750
 ConfigurationDirectory=mews-keyd
+ConfigurationDirectoryMode=0750
 
 # Hardening. The fias and http encoders only use TCP. An exec encoder whose
 # vendor program drives a serial or USB encoder directly needs a drop-in with

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -68,6 +69,34 @@ func TestSystemdUnitCommandsNeedNoExtraPackage(t *testing.T) {
 		}
 		if program := strings.Fields(value)[0]; !allowed[program] {
 			t.Errorf("%s runs %s, which a minimal Debian may lack", key, program)
+		}
+	}
+}
+
+// systemd warns at every start and reload when a directory it manages
+// exists with another mode than the unit's; the package creates both.
+func TestSystemdUnitDirectoryModesMatchThePackage(t *testing.T) {
+	unit, err := SystemdUnit("/usr/bin/mews-keyd", "/etc/mews-keyd/config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nfpm, err := os.ReadFile("nfpm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	postinst, err := os.ReadFile("deb/postinst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// nfpm.yaml: "- dst: /etc/mews-keyd", "type: dir", "file_info:", "mode: 0750".
+	etc := regexp.MustCompile(`dst: /etc/mews-keyd\n\s+type: dir\n\s+file_info:\n\s+mode: (0[0-7]+)`).FindSubmatch(nfpm)
+	state := regexp.MustCompile(`install -d .*-m (0[0-7]+) /var/lib/mews-keyd`).FindSubmatch(postinst)
+	if etc == nil || state == nil {
+		t.Fatal("the package no longer creates /etc/mews-keyd or /var/lib/mews-keyd as this test reads it")
+	}
+	for _, want := range []string{"ConfigurationDirectoryMode=" + string(etc[1]), "StateDirectoryMode=" + string(state[1])} {
+		if !strings.Contains(unit, "\n"+want+"\n") {
+			t.Errorf("unit lacks %q, the package's mode", want)
 		}
 	}
 }
