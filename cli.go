@@ -26,11 +26,14 @@ import (
 	_ "github.com/mews-keyd/mews-keyd/keys/sim"
 )
 
-// Exit codes (SPEC §3).
+// Exit codes (SPEC §3). A configuration error has its own status, 78
+// (EX_CONFIG in sysexits.h), so that the unit can refuse to restart on it:
+// 2 is also what a Go crash exits with.
 const (
 	exitOK     = 0
 	exitFail   = 1
-	exitConfig = 2
+	exitUsage  = 2
+	exitConfig = 78
 )
 
 const usage = `usage:
@@ -61,7 +64,7 @@ func (e usageError) Error() string { return e.msg }
 func (m *Main) Run(ctx context.Context, args []string) int {
 	if len(args) == 0 {
 		fmt.Fprint(m.stderr, usage)
-		return exitConfig
+		return exitUsage
 	}
 	err := m.dispatch(ctx, args[0], args[1:])
 	var ue usageError
@@ -73,7 +76,7 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		return exitOK
 	case errors.As(err, &ue):
 		fmt.Fprintf(m.stderr, "mews-keyd: %s\n\n%s", ue.msg, usage)
-		return exitConfig
+		return exitUsage
 	case errors.As(err, &ce):
 		fmt.Fprintf(m.stderr, "mews-keyd: %s\n", ce)
 		return exitConfig
