@@ -33,7 +33,7 @@ const (
 	exitOK     = 0
 	exitFail   = 1
 	exitUsage  = 2
-	exitConfig = 78
+	exitConfig = install.ExitConfig
 )
 
 const usage = `usage:

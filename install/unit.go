@@ -10,6 +10,11 @@ import (
 // group, the Windows service and its Event Log source.
 const Name = "mews-keyd"
 
+// ExitConfig is the exit status of a configuration error (EX_CONFIG in
+// sysexits.h). The unit does not restart the daemon on it: a broken file
+// needs the operator, and restarting every RestartSec only fills the log.
+const ExitConfig = 78
+
 // Default locations used by the Debian package.
 const (
 	PackageExecutable = "/usr/bin/mews-keyd"
@@ -57,7 +62,8 @@ const unitTemplate = `# mews-keyd: keeps Mews connected to the hotel's door-lock
 Description=mews-keyd, Mews to door-lock key encoder bridge
 After=network-online.target
 Wants=network-online.target
-# Key cutting must come back whatever happens: never stop restarting.
+# Key cutting must come back whatever happens: never stop restarting,
+# unless the configuration is wrong (RestartPreventExitStatus below).
 StartLimitIntervalSec=0
 
 [Service]
@@ -74,6 +80,10 @@ ExecStart=@EXEC_START@
 ExecReload=/bin/sh -c 'kill -HUP $MAINPID'
 Restart=always
 RestartSec=2s
+# 78 (EX_CONFIG): a configuration error, which a restart cannot fix. The
+# unit stays failed, the reason in the log at priority 3, until the operator
+# fixes the file and starts it.
+RestartPreventExitStatus=78
 # The daemon bounds its own shutdown (in-flight encodes) to 90s.
 TimeoutStopSec=100s
 User=mews-keyd

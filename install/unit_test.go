@@ -1,6 +1,7 @@
 package install
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,6 +99,18 @@ func TestSystemdUnitDirectoryModesMatchThePackage(t *testing.T) {
 		if !strings.Contains(unit, "\n"+want+"\n") {
 			t.Errorf("unit lacks %q, the package's mode", want)
 		}
+	}
+}
+
+// A configuration error must not be restarted every RestartSec for good:
+// it needs the operator.
+func TestSystemdUnitDoesNotRestartOnConfigError(t *testing.T) {
+	unit, err := SystemdUnit("/usr/bin/mews-keyd", "/etc/mews-keyd/config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("\nRestartPreventExitStatus=%d\n", ExitConfig); !strings.Contains(unit, want) {
+		t.Errorf("unit lacks %q", strings.TrimSpace(want))
 	}
 }
 
