@@ -67,6 +67,8 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		return exitUsage
 	}
 	err := m.dispatch(ctx, args[0], args[1:])
+	// Under systemd, the reason the daemon stops is an error in the journal.
+	stderr := logging.ErrorWriter(m.stderr)
 	var ue usageError
 	var ce *config.Error
 	switch {
@@ -75,13 +77,13 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &ue):
-		fmt.Fprintf(m.stderr, "mews-keyd: %s\n\n%s", ue.msg, usage)
+		fmt.Fprintf(stderr, "mews-keyd: %s\n\n%s", ue.msg, usage)
 		return exitUsage
 	case errors.As(err, &ce):
-		fmt.Fprintf(m.stderr, "mews-keyd: %s\n", ce)
+		fmt.Fprintf(stderr, "mews-keyd: %s\n", ce)
 		return exitConfig
 	default:
-		fmt.Fprintf(m.stderr, "mews-keyd: %s\n", err)
+		fmt.Fprintf(stderr, "mews-keyd: %s\n", err)
 		return exitFail
 	}
 }
