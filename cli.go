@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -190,6 +192,20 @@ func (m *Main) runDaemon(ctx context.Context, args []string) error {
 					}
 				}
 			})
+			// Apart from reloads, which wait for the intake that may be
+			// the stuck part.
+			abort, stopAbort := watchdogSignals()
+			defer stopAbort()
+			helpers.Go(func() {
+				select {
+				case <-ctx.Done():
+				case <-abort:
+					// No clean stop is possible when stuck; the journal
+					// survives a hard exit.
+					watchdogFired(log, d.Stuck())
+					os.Exit(exitFail)
+				}
+			})
 			return d.Run(ctx)
 		},
 	})
@@ -317,4 +333,20 @@ func (m *Main) printHealth(ctx context.Context, path string) error {
 	}
 	fmt.Fprint(m.stdout, status.Summary(snap))
 	return nil
+}
+
+// watchdogFired tells the operator, in one line at priority 2, why systemd
+// is restarting the daemon: the part that was stuck, or, when none says it
+// is, that the whole process did not run (stopped, or starved of CPU). The
+// goroutine stacks are for support, at debug.
+func watchdogFired(log zerolog.Logger, stuck string) {
+	if stuck == "" {
+		stuck = "no part of the daemon reports being stuck: the whole process did not run (stopped, or starved of CPU)"
+	}
+	log.WithLevel(zerolog.FatalLevel).Str("stuck", stuck).
+		Msg("the service watchdog fired; systemd restarts mews-keyd")
+	if e := log.Debug(); e.Enabled() {
+		stacks := make([]byte, 1<<20)
+		e.Msg("goroutines when the watchdog fired:\n" + string(stacks[:runtime.Stack(stacks, true)]))
+	}
 }

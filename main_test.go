@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/mews-keyd/mews-keyd/daemon/logging"
 	"github.com/mews-keyd/mews-keyd/mews/mewstest"
 )
 
@@ -127,5 +130,40 @@ func TestCheckReportsClockSkew(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "WARN  this machine's clock is 10m0s ahead of Mews") {
 		t.Errorf("check output does not report the skew:\n%s", out.String())
+	}
+}
+
+// When systemd's watchdog fires it aborts the daemon. What the operator
+// reads at priority 2 is one line naming what was stuck; the goroutine
+// stacks are for support, at debug.
+func TestWatchdogFiredLogsOneCriticalLine(t *testing.T) {
+	for _, tt := range []struct {
+		level string
+		lines int
+	}{
+		{"info", 1},
+		{"debug", 2},
+	} {
+		t.Run(tt.level, func(t *testing.T) {
+			var out bytes.Buffer
+			lvl, err := logging.ParseLevel(tt.level)
+			if err != nil {
+				t.Fatal(err)
+			}
+			watchdogFired(zerolog.New(&out).Level(lvl), "journal: disk I/O error")
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if len(lines) != tt.lines {
+				t.Fatalf("%d lines, want %d:\n%s", len(lines), tt.lines, out.String())
+			}
+			if !strings.Contains(lines[0], `"level":"fatal"`) || !strings.Contains(lines[0], "journal: disk I/O error") {
+				t.Errorf("first line %s: want level fatal (priority 2) naming what was stuck", lines[0])
+			}
+			if strings.Contains(lines[0], "goroutine ") {
+				t.Errorf("the stacks are in the critical line: %s", lines[0])
+			}
+			if tt.lines == 2 && (!strings.Contains(lines[1], `"level":"debug"`) || !strings.Contains(lines[1], "goroutine ")) {
+				t.Errorf("second line %.200s: want the stacks at debug", lines[1])
+			}
+		})
 	}
 }
