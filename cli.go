@@ -217,9 +217,13 @@ func (m *Main) runDaemon(ctx context.Context, args []string) error {
 }
 
 // reload re-reads the configuration file and applies what can change while
-// running; a broken file changes nothing.
+// running; a broken file changes nothing. `systemctl reload` returns before
+// the daemon has read the file, so a rejection stays visible until a
+// reload succeeds: an error in the log, the status line of `systemctl
+// status` and a reason in /healthz.
 func reload(ctx context.Context, path string, d *daemon.Daemon, log zerolog.Logger) {
 	log.Info().Str("config", path).Msg("reloading the configuration")
+	tellServiceManager(log, install.Reloading())
 	cfg, warnings, err := config.Load(path)
 	if err == nil {
 		for _, w := range warnings {
@@ -227,16 +231,24 @@ func reload(ctx context.Context, path string, d *daemon.Daemon, log zerolog.Logg
 		}
 		err = d.Reload(ctx, cfg)
 	}
+	d.ReloadOutcome(err)
+	var status string
 	if err != nil {
 		log.Error().Err(err).Msg("new configuration rejected; the running one stays in force")
+		status = "configuration reload rejected, the previous configuration runs on: " + err.Error()
 	}
+	tellServiceManager(log, install.SetStatus(status))
+	tellServiceManager(log, install.Ready())
 }
 
 func notifyReady(log zerolog.Logger) func() {
-	return func() {
-		if err := install.Ready(); err != nil {
-			log.Warn().Err(err).Msg("telling the service manager we are ready")
-		}
+	return func() { tellServiceManager(log, install.Ready()) }
+}
+
+// tellServiceManager logs a failed sd_notify message; the daemon runs on.
+func tellServiceManager(log zerolog.Logger, err error) {
+	if err != nil {
+		log.Warn().Err(err).Msg("telling the service manager")
 	}
 }
 

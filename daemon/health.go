@@ -38,6 +38,9 @@ func (d *Daemon) Health() status.Snapshot {
 		}
 	}
 	snap.OutboxRefused = int(d.refusedReports.Load())
+	if why := d.reloadRejected.Load(); why != nil {
+		snap.ReloadRejected = *why
+	}
 	return snap
 }
 
