@@ -6,6 +6,7 @@
 #   SHA256SUMS
 # Usage: bash install/dist.sh VERSION
 # Environment: DIST_DIR (default dist), MAIN_PKG (default ., the command),
+# SOURCE_DATE_EPOCH (default: the commit's date, for the package version),
 # DIST_TARGETS (default "linux/amd64 linux/arm64 windows/amd64": what to
 # build; make test-systemd needs only the host's .deb).
 set -euo pipefail
@@ -18,12 +19,11 @@ GO=${GO:-go}
 NFPM=("$GO" run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2)
 DIST_TARGETS=${DIST_TARGETS:-linux/amd64 linux/arm64 windows/amd64}
 
-# A Debian version must start with a digit and may hold no '-' without a
-# revision: v1.2.3 -> 1.2.3, v1.2.3-4-gabc -> 1.2.3+4+gabc, abc1234 -> 0~abc1234.
-deb_version=${VERSION#v}
-deb_version=${deb_version//-/+}
-deb_version=${deb_version//[^A-Za-z0-9.+~]/}
-[[ $deb_version =~ ^[0-9] ]] || deb_version="0~$deb_version"
+# The package version comes from the tag; the commit date orders the builds
+# between tags (install.DebVersion). SOURCE_DATE_EPOCH, the reproducible
+# builds convention, stands in for the commit date when set.
+commit_epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
+deb_version=$("$GO" run ./install/cmd/deb-version "$VERSION" "$commit_epoch")
 
 # The shipped config: the FIAS example, the most common set-up.
 example=configs/fias.toml

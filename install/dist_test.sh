@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-version=v9.8.7-1-gtest
-DIST_DIR=$out bash install/dist.sh "$version"
+version=v9.8.7-1-gabc1234
+deb_version=9.8.7+git20260101000000.abc1234
+DIST_DIR=$out SOURCE_DATE_EPOCH=1767225600 bash install/dist.sh "$version"
 
 fail=0
 check() { # DESCRIPTION COMMAND...
@@ -22,7 +23,7 @@ check() { # DESCRIPTION COMMAND...
 }
 
 for arch in amd64 arm64; do
-	deb="$out/mews-keyd_9.8.7+1+gtest_$arch.deb"
+	deb="$out/mews-keyd_${deb_version}_$arch.deb"
 	check "$arch: deb exists" test -f "$deb"
 	contents=$(dpkg-deb -c "$deb")
 	info=$(dpkg-deb -I "$deb")
@@ -32,7 +33,7 @@ for arch in amd64 arm64; do
 	check "$arch: examples shipped" grep -Eq ' \./usr/share/doc/mews-keyd/examples/fias\.toml$' <<<"$contents"
 	check "$arch: package name" grep -Eq '^ Package: mews-keyd$' <<<"$info"
 	check "$arch: architecture" grep -Eq "^ Architecture: $arch\$" <<<"$info"
-	check "$arch: version" grep -Eq '^ Version: 9\.8\.7\+1\+gtest$' <<<"$info"
+	check "$arch: version" grep -qx " Version: $deb_version" <<<"$info"
 	for script in preinst postinst prerm postrm; do
 		check "$arch: $script" grep -Eq "\\* +$script +#!/bin/sh" <<<"$info"
 	done
