@@ -96,22 +96,42 @@ StateDirectoryMode=0750
 ConfigurationDirectory=mews-keyd
 ConfigurationDirectoryMode=0750
 
-# Hardening. The fias and http encoders only use TCP. An exec encoder whose
-# vendor program drives a serial or USB encoder directly needs a drop-in with
-#   PrivateDevices=no
-#   DeviceAllow=/dev/ttyUSB0 rw
-# and one that writes files outside the state directory needs ReadWritePaths=.
+# Hardening: systemd-analyze security rates it 1.5 (OK). The daemon needs
+# TCP, its state directory and to read its config; fias and http encoders
+# need nothing more. Vendor programs of the exec driver run in the same
+# sandbox and may need a drop-in ('systemctl edit mews-keyd'):
+#   - a serial or USB encoder:   PrivateDevices=no
+#                                DeviceAllow=/dev/ttyUSB0 rw
+#                                SupplementaryGroups=dialout
+#   - files outside the state directory: ReadWritePaths=/path
+#   - a Java, .NET or Node program (writes code at run time):
+#                                MemoryDenyWriteExecute=no
+#   - a program run as another user or with capabilities is not supported.
 NoNewPrivileges=yes
+CapabilityBoundingSet=
+AmbientCapabilities=
 ProtectSystem=strict
 ProtectHome=yes
 PrivateTmp=yes
 PrivateDevices=yes
 ProtectKernelTunables=yes
 ProtectKernelModules=yes
+ProtectKernelLogs=yes
 ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+ProtectProc=invisible
+ProcSubset=pid
+RestrictNamespaces=yes
 RestrictSUIDSGID=yes
 RestrictRealtime=yes
+RemoveIPC=yes
 LockPersonality=yes
+MemoryDenyWriteExecute=yes
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallFilter=~@privileged
+SystemCallErrorNumber=EPERM
 # AF_UNIX carries the sd_notify readiness and watchdog messages.
 RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
 
