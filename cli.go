@@ -42,6 +42,7 @@ const usage = `usage:
   mews-keyd run      [--config PATH]   run in the foreground (what the service runs)
   mews-keyd demo     [--duration D]    run against the built-in Mews simulator; exits by itself
   mews-keyd check    [--config PATH]   validate the config and probe Mews and every encoder
+                                       (--offline: validate the config only)
   mews-keyd install  [--config PATH]   install as a system service
   mews-keyd uninstall | start | stop | restart | status
   mews-keyd version
@@ -263,8 +264,12 @@ func (m *Main) demo(ctx context.Context, args []string) error {
 }
 
 func (m *Main) check(ctx context.Context, args []string) error {
-	path, err := m.configFlag("check", args)
-	if err != nil {
+	path := config.DefaultPath()
+	var offline bool
+	if err := m.parseFlags("check", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&path, "config", path, "configuration file")
+		fs.BoolVar(&offline, "offline", false, "validate the file only: probe neither Mews nor the encoders")
+	}); err != nil {
 		return err
 	}
 	cfg, warnings, err := config.Load(path)
@@ -277,6 +282,9 @@ func (m *Main) check(ctx context.Context, args []string) error {
 	warnings = append(warnings, install.DirWarnings(filepath.Dir(cfg.File), cfg.Daemon.StateDir)...)
 	for _, w := range warnings {
 		fmt.Fprintf(m.stdout, "warn  %s\n", w)
+	}
+	if offline {
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()

@@ -167,3 +167,24 @@ func TestWatchdogFiredLogsOneCriticalLine(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckOffline validates the file only: the package's postinst asks
+// it whether the service can start, where no probe may hang.
+func TestCheckOffline(t *testing.T) {
+	srv := mewstest.NewServer()
+	path := checkConfig(t, srv, "")
+	srv.Close() // nothing answers: a probe would fail
+
+	var out, errOut bytes.Buffer
+	if code := NewMain(&out, &errOut).Run(context.Background(), []string{"check", "--offline", "--config", path}); code != exitOK {
+		t.Fatalf("check --offline exited %d:\n%s%s", code, out.String(), errOut.String())
+	}
+	if got := strings.TrimSpace(out.String()); got != "ok    config "+path {
+		t.Errorf("check --offline printed %q, want only the config line", got)
+	}
+
+	missing := filepath.Join(t.TempDir(), "missing.toml")
+	if code := NewMain(&out, &errOut).Run(context.Background(), []string{"check", "--offline", "--config", missing}); code != exitConfig {
+		t.Errorf("check --offline of a missing file exited %d, want %d", code, exitConfig)
+	}
+}
