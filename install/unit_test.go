@@ -92,7 +92,7 @@ func TestSystemdUnitDirectoryModesMatchThePackage(t *testing.T) {
 	}
 	// nfpm.yaml: "- dst: /etc/mews-keyd", "type: dir", "file_info:", "mode: 0750".
 	etc := regexp.MustCompile(`dst: /etc/mews-keyd\n\s+type: dir\n\s+file_info:\n\s+mode: (0[0-7]+)`).FindSubmatch(nfpm)
-	state := regexp.MustCompile(`install -d .*-m (0[0-7]+) /var/lib/mews-keyd`).FindSubmatch(postinst)
+	state := regexp.MustCompile(`install -d .*-m (0[0-7]+) "\$DPKG_ROOT/var/lib/mews-keyd"`).FindSubmatch(postinst)
 	if etc == nil || state == nil {
 		t.Fatal("the package no longer creates /etc/mews-keyd or /var/lib/mews-keyd as this test reads it")
 	}
