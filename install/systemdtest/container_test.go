@@ -47,10 +47,10 @@ func TestMain(m *testing.M) {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
 		s := <-sigs
-		fmt.Fprintf(os.Stderr, "systemdtest: %v: shutting the container down\n", s)
+		fmt.Fprintf(os.Stderr, "systemdtest: %v: killing the container\n", s)
 		liveMu.Lock()
 		if live != nil {
-			live.shutdown()
+			live.shutdown(false)
 		}
 		os.Exit(1)
 	}()
@@ -153,7 +153,7 @@ func boot(t *testing.T, image string) *container {
 	t.Cleanup(func() {
 		liveMu.Lock()
 		defer liveMu.Unlock()
-		c.shutdown()
+		c.shutdown(true)
 		live = nil
 	})
 
@@ -272,18 +272,20 @@ func kill(pids []int) int {
 	return n
 }
 
-// shutdown powers the container off (killing it if that takes too long)
-// and removes its file system. Callers hold liveMu.
-func (c *container) shutdown() {
+// shutdown powers the container off when graceful (killing it if that
+// takes too long), kills it otherwise, and removes its file system.
+// Callers hold liveMu.
+func (c *container) shutdown(graceful bool) {
 	c.once.Do(func() {
-		if c.init > 0 {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			c.command(ctx, "systemctl", "poweroff").Run()
+		if graceful && c.init > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if c.command(ctx, "systemctl", "poweroff").Run() == nil {
+				select {
+				case <-c.exited:
+				case <-time.After(10 * time.Second):
+				}
+			}
 			cancel()
-		}
-		select {
-		case <-c.exited:
-		case <-time.After(15 * time.Second):
 		}
 		// Whatever did not stop, PID 1 included when it was never found.
 		kill(containerProcs(c.rootfs))

@@ -81,6 +81,7 @@ func TestSystemd(t *testing.T) {
 		{"07 frozen daemon: watchdog restart, one priority-2 line, no dump", s.watchdog},
 		{"10 upgrade between commit builds: an upgrade, service restarted", s.upgrade},
 		{"11 sandbox: exposure 2.5 or better, endpoints still served", s.security},
+		{"11 sandbox: an exec vendor program cuts a key; the README's drop-in loads", s.vendorProgram},
 		{"stop is clean", s.stop},
 		{"12 remove keeps the config; reinstall starts it and says so", s.removeReinstall},
 		{"08 purge leaves nothing", s.purge},
@@ -435,6 +436,61 @@ func (s *suite) security(t *testing.T) {
 	}
 }
 
+// vendorScript stands in for a lock vendor's program (README, the exec
+// driver): it reads the request and answers that the card was cut.
+const vendorScript = `#!/bin/sh
+cat >/dev/null
+echo '{"ok":true,"note":"1 key from the vendor program"}'
+`
+
+// dropIn is the README's drop-in for vendor programs, as far as a machine
+// without a serial device can take it.
+const dropIn = `[Service]
+ReadWritePaths=/var/tmp
+MemoryDenyWriteExecute=no
+`
+
+func (s *suite) vendorProgram(t *testing.T) {
+	if err := os.WriteFile(s.c.path("/usr/local/bin/vendor-encode"), []byte(vendorScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s.goodConfig += `
+[[encoders]]
+name = "vendor"
+driver = "exec"
+command = ["/usr/local/bin/vendor-encode"]
+
+[[key_cutters]]
+device_id = "` + mewstest.KeyCutter2.ID + `"
+encoder = "vendor"
+`
+	s.writeConfig(t, s.goodConfig)
+	cur := s.c.cursor(t)
+	s.c.must(t, "systemctl", "reload", "mews-keyd.service")
+	s.c.waitJournal(t, cur, 20*time.Second, "saying the configuration was reloaded", reloaded)
+	id, err := s.srv.CreateKeyCutterCommand(mewstest.KeyCutter2.ID, mewstest.ReservationArriving, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.srv.Wait(ctx, func(srv *mewstest.Server) bool { c, _ := srv.Command(id); return c.State.Final() }); err != nil {
+		t.Fatalf("the vendor program's command did not finish: %v\n%s", err, s.dump(t, cur))
+	}
+	if c, _ := s.srv.Command(id); c.State != mews.CommandProcessed {
+		t.Errorf("the vendor program's command ended %s: %s\n%s", c.State, s.srv.CommandNotes(id), s.dump(t, cur))
+	}
+
+	s.c.sh(t, "mkdir -p /etc/systemd/system/mews-keyd.service.d")
+	if out, err := s.c.run(t, dropIn, "sh", "-c", "cat > /etc/systemd/system/mews-keyd.service.d/override.conf"); err != nil {
+		t.Fatalf("write the drop-in: %v: %s", err, out)
+	}
+	s.c.must(t, "systemctl", "daemon-reload")
+	if p := s.c.show(t, "MemoryDenyWriteExecute", "DropInPaths"); p["MemoryDenyWriteExecute"] != "no" {
+		t.Errorf("the drop-in is not in force: %v", p)
+	}
+}
+
 func (s *suite) stop(t *testing.T) {
 	cur := s.c.cursor(t)
 	s.c.must(t, "systemctl", "stop", "mews-keyd.service")
@@ -476,7 +532,8 @@ func (s *suite) purge(t *testing.T) {
 		t.Errorf("purge left files:\n%s", out)
 	}
 	for _, f := range []string{"/etc/mews-keyd", "/var/lib/mews-keyd", "/lib/systemd/system/mews-keyd.service",
-		"/etc/systemd/system/multi-user.target.wants/mews-keyd.service", "/usr/bin/mews-keyd"} {
+		"/etc/systemd/system/multi-user.target.wants/mews-keyd.service", "/usr/bin/mews-keyd",
+		"/etc/systemd/system/mews-keyd.service.d", "/etc/systemd/system/mews-keyd.service"} {
 		if _, err := os.Lstat(s.c.path(f)); err == nil {
 			t.Errorf("purge left %s", f)
 		}
