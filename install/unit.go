@@ -96,9 +96,9 @@ StateDirectoryMode=0750
 ConfigurationDirectory=mews-keyd
 ConfigurationDirectoryMode=0750
 
-# Hardening: systemd-analyze security rates it 1.4 (OK) on Debian 12. The daemon needs
-# TCP, its state directory and to read its config; fias and http encoders
-# need nothing more. Vendor programs of the exec driver run in the same
+# Hardening: systemd-analyze security rates it 1.4 (OK) on Debian 12. The
+# daemon needs TCP, its state directory and to read its config; fias and
+# http encoders need nothing more. Vendor programs of the exec driver run in the same
 # sandbox and may need a drop-in ('systemctl edit mews-keyd'):
 #   - a serial or USB encoder:   PrivateDevices=no
 #                                DeviceAllow=/dev/ttyUSB0 rw
