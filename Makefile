@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin/mews-keyd
 
-.PHONY: all build test vet lint demo dist dist-check clean bench torture fuzz
+.PHONY: all build test vet lint demo dist dist-check test-systemd clean bench torture fuzz
 
 all: build
 
@@ -43,6 +43,13 @@ dist:
 # (needs dpkg-deb, unzip and systemd-analyze).
 dist-check:
 	bash install/dist_test.sh
+
+# The .deb installed in a Debian 12 container booted with systemd, checked
+# from outside as an operator would use it (install/systemdtest). Needs root,
+# systemd-nspawn and nsenter (systemd-container), debootstrap and network
+# the first time (the image is cached in /var/cache/mews-keyd-test).
+test-systemd:
+	$(GO) test -tags systemd -count=1 -timeout 10m -v ./install/systemdtest/
 
 clean:
 	rm -rf bin dist

@@ -325,7 +325,7 @@ encoder = "lobby"
 // TestCheckTimeoutFlag: a timeout that bounds nothing is a usage error.
 func TestCheckTimeoutFlag(t *testing.T) {
 	for _, bad := range []string{"0s", "-1s", "soon"} {
-		if code, _, errOut := runCheck(t, "--timeout", bad); code != exitConfig || !strings.Contains(errOut, "timeout") {
+		if code, _, errOut := runCheck(t, "--timeout", bad); code != exitUsage || !strings.Contains(errOut, "timeout") {
 			t.Errorf("--timeout %s: exit %d, stderr %q", bad, code, errOut)
 		}
 	}

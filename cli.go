@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -24,19 +26,23 @@ import (
 	_ "github.com/mews-keyd/mews-keyd/keys/all"
 )
 
-// Exit codes (SPEC §3).
+// Exit codes (SPEC §3). A configuration error has its own status, 78
+// (EX_CONFIG in sysexits.h), so that the unit can refuse to restart on it:
+// 2 is also what a Go crash exits with.
 const (
 	exitOK     = 0
 	exitFail   = 1
-	exitConfig = 2
+	exitUsage  = 2
+	exitConfig = install.ExitConfig
 )
 
 const usage = `usage:
   mews-keyd run      [--config PATH]   run in the foreground (what the service runs)
   mews-keyd demo     [--duration D]    run against the built-in Mews simulator; exits by itself
-  mews-keyd check    [--config PATH] [--timeout D] [--json]
+  mews-keyd check    [--config PATH] [--timeout D] [--json] [--offline]
                                        validate the config and probe Mews and every encoder, all at
-                                       once, each within D (default 10s); --json for scripts
+                                       once, each within D (default 10s); --json for scripts;
+                                       --offline: validate the config only
   mews-keyd install  [--config PATH]   install as a system service
   mews-keyd uninstall | start | stop | restart | status
   mews-keyd version
@@ -61,9 +67,11 @@ func (e usageError) Error() string { return e.msg }
 func (m *Main) Run(ctx context.Context, args []string) int {
 	if len(args) == 0 {
 		fmt.Fprint(m.stderr, usage)
-		return exitConfig
+		return exitUsage
 	}
 	err := m.dispatch(ctx, args[0], args[1:])
+	// Under systemd, the reason the daemon stops is an error in the journal.
+	stderr := logging.ErrorWriter(m.stderr)
 	var ue usageError
 	var ce *config.Error
 	switch {
@@ -72,13 +80,13 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &ue):
-		fmt.Fprintf(m.stderr, "mews-keyd: %s\n\n%s", ue.msg, usage)
-		return exitConfig
+		fmt.Fprintf(stderr, "mews-keyd: %s\n\n%s", ue.msg, usage)
+		return exitUsage
 	case errors.As(err, &ce):
-		fmt.Fprintf(m.stderr, "mews-keyd: %s\n", ce)
+		fmt.Fprintf(stderr, "mews-keyd: %s\n", ce)
 		return exitConfig
 	default:
-		fmt.Fprintf(m.stderr, "mews-keyd: %s\n", err)
+		fmt.Fprintf(stderr, "mews-keyd: %s\n", err)
 		return exitFail
 	}
 }
@@ -185,6 +193,20 @@ func (m *Main) runDaemon(ctx context.Context, args []string) error {
 					}
 				}
 			})
+			// Apart from reloads, which wait for the intake that may be
+			// the stuck part.
+			abort, stopAbort := watchdogSignals()
+			defer stopAbort()
+			helpers.Go(func() {
+				select {
+				case <-ctx.Done():
+				case <-abort:
+					// No clean stop is possible when stuck; the journal
+					// survives a hard exit.
+					watchdogFired(log, d.Stuck())
+					os.Exit(exitFail)
+				}
+			})
 			return d.Run(ctx)
 		},
 	})
@@ -196,9 +218,13 @@ func (m *Main) runDaemon(ctx context.Context, args []string) error {
 }
 
 // reload re-reads the configuration file and applies what can change while
-// running; a broken file changes nothing.
+// running; a broken file changes nothing. `systemctl reload` returns before
+// the daemon has read the file, so a rejection stays visible until a
+// reload succeeds: an error in the log, the status line of `systemctl
+// status` and a reason in /healthz.
 func reload(ctx context.Context, path string, d *daemon.Daemon, log zerolog.Logger) {
 	log.Info().Str("config", path).Msg("reloading the configuration")
+	tellServiceManager(log, install.Reloading())
 	cfg, warnings, err := config.Load(path)
 	if err == nil {
 		for _, w := range warnings {
@@ -206,16 +232,24 @@ func reload(ctx context.Context, path string, d *daemon.Daemon, log zerolog.Logg
 		}
 		err = d.Reload(ctx, cfg)
 	}
+	d.ReloadOutcome(err)
+	var status string
 	if err != nil {
 		log.Error().Err(err).Msg("new configuration rejected; the running one stays in force")
+		status = "configuration reload rejected, the previous configuration runs on: " + err.Error()
 	}
+	tellServiceManager(log, install.SetStatus(status))
+	tellServiceManager(log, install.Ready())
 }
 
 func notifyReady(log zerolog.Logger) func() {
-	return func() {
-		if err := install.Ready(); err != nil {
-			log.Warn().Err(err).Msg("telling the service manager we are ready")
-		}
+	return func() { tellServiceManager(log, install.Ready()) }
+}
+
+// tellServiceManager logs a failed sd_notify message; the daemon runs on.
+func tellServiceManager(log zerolog.Logger, err error) {
+	if err != nil {
+		log.Warn().Err(err).Msg("telling the service manager")
 	}
 }
 
@@ -232,11 +266,12 @@ func (m *Main) demo(ctx context.Context, args []string) error {
 func (m *Main) check(ctx context.Context, args []string) error {
 	path := config.DefaultPath()
 	timeout := daemon.DefaultCheckTimeout
-	asJSON := false
+	asJSON, offline := false, false
 	if err := m.parseFlags("check", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&path, "config", path, "configuration file")
 		fs.DurationVar(&timeout, "timeout", timeout, "how long each probe may take")
 		fs.BoolVar(&asJSON, "json", false, "print one JSON document, for scripts and support tickets")
+		fs.BoolVar(&offline, "offline", false, "validate the file only: probe neither Mews nor the encoders")
 	}); err != nil {
 		return err
 	}
@@ -270,7 +305,9 @@ func (m *Main) check(ctx context.Context, args []string) error {
 			fmt.Fprintln(opts.Progress, r.Line())
 		}
 	}
-	report.Results = append(report.Results, daemon.Check(ctx, cfg, daemon.Deps{Logger: zerolog.Nop(), Version: version}, opts)...)
+	if !offline {
+		report.Results = append(report.Results, daemon.Check(ctx, cfg, daemon.Deps{Logger: zerolog.Nop(), Version: version}, opts)...)
+	}
 	if asJSON {
 		m.writeJSON(report, began)
 	}
@@ -360,4 +397,20 @@ func (m *Main) printHealth(ctx context.Context, path string) error {
 	}
 	fmt.Fprint(m.stdout, status.Summary(snap))
 	return nil
+}
+
+// watchdogFired tells the operator, in one line at priority 2, why systemd
+// is restarting the daemon: the part that was stuck, or, when none says it
+// is, that the whole process did not run (stopped, or starved of CPU). The
+// goroutine stacks are for support, at debug.
+func watchdogFired(log zerolog.Logger, stuck string) {
+	if stuck == "" {
+		stuck = "no part of the daemon reports being stuck: the whole process did not run (stopped, or starved of CPU)"
+	}
+	log.WithLevel(zerolog.FatalLevel).Str("stuck", stuck).
+		Msg("the service watchdog fired; systemd restarts mews-keyd")
+	if e := log.Debug(); e.Enabled() {
+		stacks := make([]byte, 1<<20)
+		e.Msg("goroutines when the watchdog fired:\n" + string(stacks[:runtime.Stack(stacks, true)]))
+	}
 }

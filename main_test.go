@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/mews-keyd/mews-keyd/install/logging"
 	"github.com/mews-keyd/mews-keyd/mews/mewstest"
 )
 
@@ -26,11 +29,13 @@ func TestExitCodes(t *testing.T) {
 		output string
 	}{
 		{[]string{"version"}, exitOK, "mews-keyd "},
-		{nil, exitConfig, "usage:"},
-		{[]string{"frobnicate"}, exitConfig, `unknown command "frobnicate"`},
-		{[]string{"run", "--bogus"}, exitConfig, "flag provided but not defined"},
-		{[]string{"check", "--config", bad}, exitConfig, "bad.toml:2: mews.environmnt: unknown key"},
-		{[]string{"run", "--config", filepath.Join(dir, "missing.toml")}, exitConfig, "missing.toml"},
+		{nil, 2, "usage:"},
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"run", "--bogus"}, 2, "flag provided but not defined"},
+		// EX_CONFIG: the unit does not restart on it; 2 is also what a Go
+		// crash exits with.
+		{[]string{"check", "--config", bad}, 78, "bad.toml:2: mews.environmnt: unknown key"},
+		{[]string{"run", "--config", filepath.Join(dir, "missing.toml")}, 78, "missing.toml"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out, errOut bytes.Buffer
@@ -141,4 +146,60 @@ func containsAll(s string, parts []string) bool {
 		}
 	}
 	return true
+}
+
+// When systemd's watchdog fires it aborts the daemon. What the operator
+// reads at priority 2 is one line naming what was stuck; the goroutine
+// stacks are for support, at debug.
+func TestWatchdogFiredLogsOneCriticalLine(t *testing.T) {
+	for _, tt := range []struct {
+		level string
+		lines int
+	}{
+		{"info", 1},
+		{"debug", 2},
+	} {
+		t.Run(tt.level, func(t *testing.T) {
+			var out bytes.Buffer
+			lvl, err := logging.ParseLevel(tt.level)
+			if err != nil {
+				t.Fatal(err)
+			}
+			watchdogFired(zerolog.New(&out).Level(lvl), "journal: disk I/O error")
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if len(lines) != tt.lines {
+				t.Fatalf("%d lines, want %d:\n%s", len(lines), tt.lines, out.String())
+			}
+			if !strings.Contains(lines[0], `"level":"fatal"`) || !strings.Contains(lines[0], "journal: disk I/O error") {
+				t.Errorf("first line %s: want level fatal (priority 2) naming what was stuck", lines[0])
+			}
+			if strings.Contains(lines[0], "goroutine ") {
+				t.Errorf("the stacks are in the critical line: %s", lines[0])
+			}
+			if tt.lines == 2 && (!strings.Contains(lines[1], `"level":"debug"`) || !strings.Contains(lines[1], "goroutine ")) {
+				t.Errorf("second line %.200s: want the stacks at debug", lines[1])
+			}
+		})
+	}
+}
+
+// TestCheckOffline validates the file only: the package's postinst asks
+// it whether the service can start, where no probe may hang.
+func TestCheckOffline(t *testing.T) {
+	srv := mewstest.NewServer()
+	path := checkConfig(t, srv, "")
+	srv.Close() // nothing answers: a probe would fail
+
+	var out, errOut bytes.Buffer
+	if code := NewMain(&out, &errOut).Run(context.Background(), []string{"check", "--offline", "--config", path}); code != exitOK {
+		t.Fatalf("check --offline exited %d:\n%s%s", code, out.String(), errOut.String())
+	}
+	if got := strings.TrimSpace(out.String()); got != "ok    config "+path {
+		t.Errorf("check --offline printed %q, want only the config line", got)
+	}
+
+	missing := filepath.Join(t.TempDir(), "missing.toml")
+	if code := NewMain(&out, &errOut).Run(context.Background(), []string{"check", "--offline", "--config", missing}); code != exitConfig {
+		t.Errorf("check --offline of a missing file exited %d, want %d", code, exitConfig)
+	}
 }

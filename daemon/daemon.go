@@ -117,6 +117,9 @@ type Daemon struct {
 	route atomic.Pointer[routing]
 	// reloads carries Reload requests to the intake goroutine.
 	reloads chan reloadRequest
+	// reloadRejected is why the last reload failed, "" after a good one
+	// (ReloadOutcome), for /healthz.
+	reloadRejected atomic.Pointer[string]
 	// startStation runs a station's worker once the station it replaces
 	// (nil for none) has finished; set by Run, for reloads too.
 	startStation func(st, replaces *station)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/mews-keyd/mews-keyd/daemon/status"
@@ -39,6 +40,9 @@ func (d *Daemon) Health() status.Snapshot {
 	if d.outbox != nil {
 		snap.OutboxRefused = d.outbox.refusedCount()
 	}
+	if why := d.reloadRejected.Load(); why != nil {
+		snap.ReloadRejected = *why
+	}
 	return snap
 }
 
@@ -63,19 +67,29 @@ func (d *Daemon) journalHealth() status.JournalHealth {
 const intakeStall = 5 * time.Minute
 
 // Healthy is what the service watchdog asks: can the daemon still do its
-// work? Not when its journal cannot be read, nor when the intake, which
-// every command passes through, has been stuck for intakeStall. Time spent
-// in a pause Mews asked for (429 Retry-After) is waiting, not being stuck:
-// the stall is counted from the end of the pause.
-func (d *Daemon) Healthy() bool {
+// work? See Stuck.
+func (d *Daemon) Healthy() bool { return d.Stuck() == "" }
+
+// Stuck says which part keeps the daemon from doing its work, or "" when
+// none does: the journal cannot be read, or the intake, which every command
+// passes through, has been stuck for intakeStall. Time spent in a pause
+// Mews asked for (429 Retry-After) is waiting, not being stuck: the stall
+// is counted from the end of the pause.
+func (d *Daemon) Stuck() string {
+	if j := d.journalHealth(); !j.OK {
+		return "journal: " + j.Detail
+	}
 	if d.intake == nil {
-		return false
+		return "intake: not running"
 	}
 	since := d.intake.lastBeat()
 	if paused := d.api.Limiter().PausedUntil(); paused.After(since) {
 		since = paused
 	}
-	return d.journalHealth().OK && time.Since(since) < intakeStall
+	if stalled := time.Since(since); stalled >= intakeStall {
+		return fmt.Sprintf("intake: no progress for %s", stalled.Round(time.Second))
+	}
+	return ""
 }
 
 var _ status.Source = (*Daemon)(nil)

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +32,9 @@ func TestHealthyNeedsAJournalAndALiveIntake(t *testing.T) {
 	if d.Healthy() {
 		t.Error("a stuck intake counts as healthy")
 	}
+	if stuck := d.Stuck(); !strings.Contains(stuck, "intake") {
+		t.Errorf("Stuck() = %q, want it to name the intake", stuck)
+	}
 	// Mews asked for a pause, still running: the intake is waiting, not
 	// stuck.
 	api.Limiter().Pause(mews.MaxPause)
@@ -43,5 +47,8 @@ func TestHealthyNeedsAJournalAndALiveIntake(t *testing.T) {
 	}
 	if d.Healthy() {
 		t.Error("a closed journal counts as healthy")
+	}
+	if stuck := d.Stuck(); !strings.Contains(stuck, "journal") {
+		t.Errorf("Stuck() = %q, want it to name the journal", stuck)
 	}
 }

@@ -36,6 +36,18 @@ func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
 	return <-req.done
 }
 
+// ReloadOutcome records how the last reload of the configuration file
+// ended, err nil when it was applied; /healthz shows a rejection until a
+// reload succeeds. The caller reports it, because a file that does not
+// load never reaches Reload.
+func (d *Daemon) ReloadOutcome(err error) {
+	var why string
+	if err != nil {
+		why = err.Error()
+	}
+	d.reloadRejected.Store(&why)
+}
+
 // applyReload runs on the intake goroutine, so no command is routed while
 // the routing changes.
 func (d *Daemon) applyReload(cfg *config.Config) error {

@@ -5,7 +5,10 @@
 #   mews-keyd_VERSION_windows_amd64.zip                              exe, example configs, README, LICENSE
 #   SHA256SUMS
 # Usage: bash install/dist.sh VERSION
-# Environment: DIST_DIR (default dist), MAIN_PKG (default ., the command).
+# Environment: DIST_DIR (default dist), MAIN_PKG (default ., the command),
+# SOURCE_DATE_EPOCH (default: the commit's date, for the package version),
+# DIST_TARGETS (default "linux/amd64 linux/arm64 windows/amd64": what to
+# build; make test-systemd needs only the host's .deb).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,13 +17,13 @@ DIST_DIR=${DIST_DIR:-dist}
 MAIN_PKG=${MAIN_PKG:-.}
 GO=${GO:-go}
 NFPM=("$GO" run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2)
+DIST_TARGETS=${DIST_TARGETS:-linux/amd64 linux/arm64 windows/amd64}
 
-# A Debian version must start with a digit and may hold no '-' without a
-# revision: v1.2.3 -> 1.2.3, v1.2.3-4-gabc -> 1.2.3+4+gabc, abc1234 -> 0~abc1234.
-deb_version=${VERSION#v}
-deb_version=${deb_version//-/+}
-deb_version=${deb_version//[^A-Za-z0-9.+~]/}
-[[ $deb_version =~ ^[0-9] ]] || deb_version="0~$deb_version"
+# The package version comes from the tag; the commit date orders the builds
+# between tags (install.DebVersion). SOURCE_DATE_EPOCH, the reproducible
+# builds convention, stands in for the commit date when set.
+commit_epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
+deb_version=$("$GO" run ./install/cmd/deb-version "$VERSION" "$commit_epoch")
 
 # The shipped config: the FIAS example, the most common set-up.
 example=configs/fias.toml
@@ -47,7 +50,9 @@ cp configs/*.toml "$stage/examples/"
 cp "$example" "$stage/config.toml"
 "$GO" run ./install/cmd/render-unit >"$stage/mews-keyd.service"
 
-for arch in amd64 arm64; do
+for target in $DIST_TARGETS; do
+	[[ $target == linux/* ]] || continue
+	arch=${target#linux/}
 	bin="$DIST_DIR/mews-keyd_${VERSION}_linux_$arch"
 	build linux "$arch" "$bin"
 	cp "$bin" "$stage/mews-keyd"
@@ -57,19 +62,21 @@ for arch in amd64 arm64; do
 		--target "$DIST_DIR/mews-keyd_${deb_version}_$arch.deb" >/dev/null
 done
 
-exe="$DIST_DIR/mews-keyd_${VERSION}_windows_amd64.exe"
-build windows amd64 "$exe"
-zip_entries=(
-	"mews-keyd.exe=$exe"
-	"config.toml.example=$example"
-	"README.txt=install/README-windows.txt"
-	"LICENSE.txt=LICENSE"
-)
-for f in configs/*.toml; do
-	zip_entries+=("examples/$(basename "$f")=$f")
-done
-echo "dist: package zip windows/amd64"
-"$GO" run ./install/cmd/mkzip "$DIST_DIR/mews-keyd_${VERSION}_windows_amd64.zip" "${zip_entries[@]}"
+if [[ " $DIST_TARGETS " == *" windows/amd64 "* ]]; then
+	exe="$DIST_DIR/mews-keyd_${VERSION}_windows_amd64.exe"
+	build windows amd64 "$exe"
+	zip_entries=(
+		"mews-keyd.exe=$exe"
+		"config.toml.example=$example"
+		"README.txt=install/README-windows.txt"
+		"LICENSE.txt=LICENSE"
+	)
+	for f in configs/*.toml; do
+		zip_entries+=("examples/$(basename "$f")=$f")
+	done
+	echo "dist: package zip windows/amd64"
+	"$GO" run ./install/cmd/mkzip "$DIST_DIR/mews-keyd_${VERSION}_windows_amd64.zip" "${zip_entries[@]}"
+fi
 
 (cd "$DIST_DIR" && sha256sum mews-keyd_* >SHA256SUMS)
 echo "dist: done, see $DIST_DIR/"

@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-version=v9.8.7-1-gtest
-DIST_DIR=$out bash install/dist.sh "$version"
+version=v9.8.7-1-gabc1234
+deb_version=9.8.7+git20260101000000.abc1234
+DIST_DIR=$out SOURCE_DATE_EPOCH=1767225600 bash install/dist.sh "$version"
 
 fail=0
 check() { # DESCRIPTION COMMAND...
@@ -24,7 +25,7 @@ check() { # DESCRIPTION COMMAND...
 # A .deb's control has no license field; nfpm's is the package's record of it.
 check "nfpm.yaml: license Apache-2.0" grep -qx 'license: Apache-2.0' install/nfpm.yaml
 for arch in amd64 arm64; do
-	deb="$out/mews-keyd_9.8.7+1+gtest_$arch.deb"
+	deb="$out/mews-keyd_${deb_version}_$arch.deb"
 	check "$arch: deb exists" test -f "$deb"
 	contents=$(dpkg-deb -c "$deb")
 	info=$(dpkg-deb -I "$deb")
@@ -35,7 +36,7 @@ for arch in amd64 arm64; do
 	check "$arch: license in /usr/share/doc/mews-keyd/copyright" grep -Eq '^-rw-r--r-- root/root .* \./usr/share/doc/mews-keyd/copyright$' <<<"$contents"
 	check "$arch: package name" grep -Eq '^ Package: mews-keyd$' <<<"$info"
 	check "$arch: architecture" grep -Eq "^ Architecture: $arch\$" <<<"$info"
-	check "$arch: version" grep -Eq '^ Version: 9\.8\.7\+1\+gtest$' <<<"$info"
+	check "$arch: version" grep -qx " Version: $deb_version" <<<"$info"
 	for script in preinst postinst prerm postrm; do
 		check "$arch: $script" grep -Eq "\\* +$script +#!/bin/sh" <<<"$info"
 	done

@@ -14,6 +14,12 @@ import (
 // Ready tells systemd that start-up is complete.
 func Ready() error { return notify("READY=1") }
 
+// Reloading tells systemd that the daemon is re-reading its configuration;
+// Ready ends it. MONOTONIC_USEC is the moment, as sd_notify(3) asks.
+func Reloading() error {
+	return notify("RELOADING=1\nMONOTONIC_USEC=" + strconv.FormatInt(monotonicUsec(), 10))
+}
+
 // Stopping tells systemd that a clean shutdown has begun.
 func Stopping() error { return notify("STOPPING=1") }
 

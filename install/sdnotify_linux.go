@@ -5,6 +5,8 @@ import (
 	"net"
 	"os"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // notify sends one sd_notify datagram. Go's net package maps a leading '@'
@@ -26,4 +28,14 @@ func notify(state string) error {
 		return fmt.Errorf("sd_notify: %w", err)
 	}
 	return nil
+}
+
+// monotonicUsec reads CLOCK_MONOTONIC, the clock systemd compares
+// MONOTONIC_USEC with, in microseconds.
+func monotonicUsec() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0
+	}
+	return ts.Nano() / 1000
 }

@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,6 +59,20 @@ func TestNotifyMessages(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// RELOADING=1 carries the moment on the monotonic clock, as sd_notify(3)
+// asks.
+func TestNotifyReloading(t *testing.T) {
+	conn := listenNotify(t, filepath.Join(t.TempDir(), "notify"))
+	if err := Reloading(); err != nil {
+		t.Fatal(err)
+	}
+	got := readDatagram(t, conn)
+	usec, ok := strings.CutPrefix(got, "RELOADING=1\nMONOTONIC_USEC=")
+	if n, err := strconv.ParseInt(usec, 10, 64); !ok || err != nil || n <= 0 {
+		t.Errorf("got %q, want RELOADING=1 and MONOTONIC_USEC", got)
 	}
 }
 

@@ -18,7 +18,7 @@ const (
 )
 
 // FuzzParse checks the config parser on any file: no panic; a refused file
-// is an *Error naming the file, as the exit status 2 of the CLI relies on;
+// is an *Error naming the file, as the exit status 78 of the CLI relies on;
 // and no error, warning or printed Config shows a token. The seeds are the
 // annotated examples in configs/ plus testdata/fuzz/FuzzParse.
 func FuzzParse(f *testing.F) {

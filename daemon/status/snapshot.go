@@ -25,6 +25,10 @@ type Snapshot struct {
 	// commands it still shows active; they are retried, never dropped.
 	OutboxRefused int           `json:"outbox_refused"`
 	Journal       JournalHealth `json:"journal"`
+	// ReloadRejected is why the last reload of the configuration file was
+	// refused, until a reload succeeds: the file on disk is not the one
+	// running.
+	ReloadRejected string `json:"reload_rejected,omitempty"`
 }
 
 // Values of Snapshot.Status.
@@ -76,7 +80,8 @@ func (s *Snapshot) complete(now time.Time) {
 	}
 }
 
-// degradedReasons lists, in words, what keeps keys from being cut now.
+// degradedReasons lists, in words, what keeps keys from being cut now, or
+// from being cut as the configuration file says.
 func (s *Snapshot) degradedReasons() []string {
 	var reasons []string
 	if !s.WebSocket.Connected {
@@ -92,6 +97,9 @@ func (s *Snapshot) degradedReasons() []string {
 	}
 	if s.OutboxRefused > 0 {
 		reasons = append(reasons, fmt.Sprintf("Mews refuses %d state update(s) for commands still active (see the log)", s.OutboxRefused))
+	}
+	if s.ReloadRejected != "" {
+		reasons = append(reasons, "configuration reload rejected, the previous configuration runs on: "+s.ReloadRejected)
 	}
 	return reasons
 }

@@ -96,6 +96,8 @@ func TestHealthzDegraded(t *testing.T) {
 		{"websocket down", func(s *Snapshot) { s.WebSocket.Connected = false }, "not connected to Mews"},
 		{"encoder down", func(s *Snapshot) { s.Encoders[0] = EncoderHealth{Name: "frontdesk", Detail: "lock system offline"} }, "encoder frontdesk: lock system offline"},
 		{"journal failing", func(s *Snapshot) { s.Journal = JournalHealth{Detail: "disk full"} }, "journal: disk full"},
+		{"reload rejected", func(s *Snapshot) { s.ReloadRejected = "config.toml:9: typo: unknown table" },
+			"configuration reload rejected, the previous configuration runs on: config.toml:9: typo: unknown table"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -53,3 +53,41 @@ func TestAutoWritesJournalLinesToJournalStream(t *testing.T) {
 		})
 	}
 }
+
+// ErrorWriter marks lines as errors only on the service's journal stream.
+func TestErrorWriterOnlyOnJournalStream(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "stream"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	for _, tt := range []struct {
+		name, stream, want string
+	}{
+		{"journal", fmt.Sprintf("%d:%d", st.Dev, st.Ino), "<3>mews-keyd: no config\n"},
+		{"elsewhere", fmt.Sprintf("%d:%d", st.Dev, st.Ino+1), "mews-keyd: no config\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("JOURNAL_STREAM", tt.stream)
+			if err := f.Truncate(0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Seek(0, 0); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprint(ErrorWriter(f), "mews-keyd: no config\n")
+			got, err := os.ReadFile(f.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -176,6 +176,43 @@ func (w *journalWriter) WriteLevel(l zerolog.Level, p []byte) (int, error) {
 	return len(p), nil
 }
 
+// ErrorWriter is where a process writes the error it exits on, before or
+// without its logger: on the service's journal stream every line is filed
+// at priority 3 (error), so that `journalctl -p warning` shows why the
+// service is down; anywhere else w is returned as it is.
+func ErrorWriter(w io.Writer) io.Writer {
+	if !isJournal(w) {
+		return w
+	}
+	return &priorityWriter{out: w, prefix: fmt.Sprintf("<%d>", journalPriority(zerolog.ErrorLevel))}
+}
+
+// priorityWriter starts every line with prefix, also when a line comes in
+// several writes.
+type priorityWriter struct {
+	out     io.Writer
+	prefix  string
+	midLine bool
+}
+
+func (w *priorityWriter) Write(p []byte) (int, error) {
+	var b bytes.Buffer
+	for _, line := range bytes.SplitAfter(p, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		if !w.midLine {
+			b.WriteString(w.prefix)
+		}
+		b.Write(line)
+		w.midLine = line[len(line)-1] != '\n'
+	}
+	if _, err := w.out.Write(b.Bytes()); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
 type nopCloser struct{}
 
 func (nopCloser) Close() error { return nil }

@@ -137,3 +137,17 @@ func TestNewFormats(t *testing.T) {
 		}
 	})
 }
+
+// Text written in pieces gets the priority at the start of each line only.
+func TestPriorityWriterPrefixesEveryLine(t *testing.T) {
+	var out bytes.Buffer
+	w := &priorityWriter{out: &out, prefix: "<3>"}
+	for _, piece := range []string{"mews-keyd: bad ", "config\n\nusage:\n  run\n", "last"} {
+		if n, err := w.Write([]byte(piece)); err != nil || n != len(piece) {
+			t.Fatalf("Write(%q) = %d, %v", piece, n, err)
+		}
+	}
+	if want := "<3>mews-keyd: bad config\n<3>\n<3>usage:\n<3>  run\n<3>last"; out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}
