@@ -16,8 +16,8 @@ import (
 	"go.bug.st/serial"
 )
 
-// Config is the serial part of a driver's [[encoders]] table.
-type Config struct {
+// Settings is the serial part of a driver's [[encoders]] table.
+type Settings struct {
 	// Serial is the port: "/dev/ttyUSB0" on Linux, "COM3" on Windows.
 	Serial string `toml:"serial"`
 	// Baud is the line speed.
@@ -32,14 +32,14 @@ type Config struct {
 
 // Defaults are the settings of a lock system's serial interface unless its
 // manual says otherwise: 9600 8N1.
-func Defaults() Config {
-	return Config{Baud: 9600, DataBits: 8, Parity: "none", StopBits: 1}
+func Defaults() Settings {
+	return Settings{Baud: 9600, DataBits: 8, Parity: "none", StopBits: 1}
 }
 
 // Validate checks the line settings, each error naming its key. It says
 // nothing about Serial, which the driver checks against its other
 // transports.
-func (c *Config) Validate() []error {
+func (c *Settings) Validate() []error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
@@ -59,7 +59,7 @@ func (c *Config) Validate() []error {
 	return errs
 }
 
-func (c *Config) parity() (serial.Parity, error) {
+func (c *Settings) parity() (serial.Parity, error) {
 	switch c.Parity {
 	case "none", "":
 		return serial.NoParity, nil
@@ -71,7 +71,7 @@ func (c *Config) parity() (serial.Parity, error) {
 	return 0, fmt.Errorf(`want "none", "even" or "odd", not %q`, c.Parity)
 }
 
-func (c *Config) stopBits() (serial.StopBits, error) {
+func (c *Settings) stopBits() (serial.StopBits, error) {
 	switch c.StopBits {
 	case 1:
 		return serial.OneStopBit, nil
@@ -95,7 +95,7 @@ type Port struct {
 // Open opens c.Serial with c's line settings, for this process alone, and
 // discards whatever the port had received before. Its errors say what
 // stands in the way in words (see Explain).
-func Open(c Config) (*Port, error) {
+func Open(c Settings) (*Port, error) {
 	parity, err := c.parity()
 	if err != nil {
 		return nil, err

@@ -11,25 +11,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
-
+	"github.com/mews-keyd/mews-keyd/keys/internal/ptytest"
 	"github.com/mews-keyd/mews-keyd/keys/internal/serialport"
 )
 
-// ptyPair returns the master end of a pseudo-terminal pair and the path of
-// the other end, which stands in for a serial port. The test keeps that end
-// open, so the master does not hang up when the port is closed.
+// ptyPair returns the master end of a pseudo-terminal pair and the path
+// of the other end, which stands in for a serial port.
 func ptyPair(t *testing.T) (*os.File, string) {
-	t.Helper()
-	master, tty, err := pty.Open()
-	if err != nil {
-		t.Fatalf("pty: %v", err)
-	}
-	t.Cleanup(func() { master.Close(); tty.Close() })
-	return master, tty.Name()
+	c := ptytest.New(t)
+	return c.Plug(), c.Path
 }
 
-func config(path string) serialport.Config {
+func config(path string) serialport.Settings {
 	c := serialport.Defaults()
 	c.Serial = path
 	return c
@@ -151,7 +144,7 @@ func TestPermissionDeniedOnARealFile(t *testing.T) {
 }
 
 func TestValidateNamesTheKey(t *testing.T) {
-	c := serialport.Config{Baud: 0, DataBits: 9, Parity: "mark", StopBits: 3}
+	c := serialport.Settings{Baud: 0, DataBits: 9, Parity: "mark", StopBits: 3}
 	errs := c.Validate()
 	var all []string
 	for _, e := range errs {
