@@ -81,8 +81,9 @@ StateDirectory=mews-keyd
 StateDirectoryMode=0750
 ConfigurationDirectory=mews-keyd
 
-# Hardening. The fias and http encoders only use TCP. An exec encoder whose
-# vendor program drives a serial or USB encoder directly needs a drop-in with
+# Hardening. A fias or salto encoder on a serial port, or an exec encoder
+# whose vendor program drives a serial or USB encoder directly, needs the
+# drop-in the .deb ships commented out (mews-keyd.service.d/serial.conf):
 #   PrivateDevices=no
 #   DeviceAllow=/dev/ttyUSB0 rw
 # and one that writes files outside the state directory needs ReadWritePaths=.
