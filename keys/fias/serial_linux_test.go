@@ -10,7 +10,7 @@ import (
 	"github.com/mews-keyd/mews-keyd/keys"
 	"github.com/mews-keyd/mews-keyd/keys/fias"
 	"github.com/mews-keyd/mews-keyd/keys/fias/fiastest"
-	"github.com/mews-keyd/mews-keyd/keys/internal/ptytest"
+	"github.com/mews-keyd/mews-keyd/keys/ptytest"
 )
 
 // startSerial connects an encoder to a simulated lock system over a

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/mews-keyd/mews-keyd/keys"
-	"github.com/mews-keyd/mews-keyd/keys/internal/ptytest"
 	"github.com/mews-keyd/mews-keyd/keys/internal/serialport"
+	"github.com/mews-keyd/mews-keyd/keys/ptytest"
 	"github.com/mews-keyd/mews-keyd/keys/salto"
 	"github.com/mews-keyd/mews-keyd/keys/salto/saltotest"
 )

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mews-keyd/mews-keyd/keys/internal/ptytest"
 	"github.com/mews-keyd/mews-keyd/keys/internal/serialport"
+	"github.com/mews-keyd/mews-keyd/keys/ptytest"
 )
 
 // ptyPair returns the master end of a pseudo-terminal pair and the path
