@@ -34,12 +34,12 @@ func (e *Encoder) send(ctx context.Context, m Message) (Message, error) {
 		if ctx.Err() != nil {
 			return nil, wire.NotStarted(ctx)
 		}
-		msg := "Salto interface not answering"
 		if e.cfg.Serial != "" {
-			// Busy, missing or not permitted: the port says which.
-			msg = err.Error()
+			// Busy, missing or not permitted: the port's error says which,
+			// in words, and keeps the library's cause.
+			return nil, &keys.Error{Msg: err.Error(), Err: errors.Unwrap(err)}
 		}
-		return nil, &keys.Error{Msg: msg, Err: err}
+		return nil, &keys.Error{Msg: "Salto interface not answering", Err: err}
 	}
 	defer conn.Close()
 	// Closing is what ends a read when ctx does; unlike a deadline it cannot

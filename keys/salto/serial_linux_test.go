@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mews-keyd/mews-keyd/keys"
 	"github.com/mews-keyd/mews-keyd/keys/internal/serialport"
@@ -109,5 +110,42 @@ func TestSerialPortMissing(t *testing.T) {
 	want := "cannot open " + cfg.Serial + ": no such port"
 	if h := e.Health(ctxT(t)); h.OK || !strings.Contains(h.Detail, want) {
 		t.Errorf("Health = %+v, want it to say %q", h, want)
+	}
+}
+
+// TestSerialPortSharedByTwoEncoders: two encoders of one daemon on the same
+// port, as an encoder and its successor are while a config reload drains
+// the old one, take the port in turn rather than refuse each other.
+func TestSerialPortSharedByTwoEncoders(t *testing.T) {
+	first, sim, c, _ := startSerial(t)
+	cfg := testConfig()
+	cfg.Serial = c.Path
+	second, err := salto.New(cfg, env(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	// The first request holds the port while Salto waits for the card.
+	sim.SetDelay(300 * time.Millisecond)
+	ctx := ctxT(t)
+	done := make(chan error, 2)
+	go func() {
+		_, err := first.Issue(ctx, request())
+		done <- err
+	}()
+	if err := sim.Wait(ctx, func(rs []saltotest.Record) bool { return len(rs) == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_, err := second.Issue(ctx, request())
+		done <- err
+	}()
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Errorf("Issue: %v", err)
+		}
+	}
+	if n, peak := len(sim.Received()), sim.Peak(); n != 2 || peak != 1 {
+		t.Errorf("Salto received %d messages, %d at once; want 2, one at a time", n, peak)
 	}
 }
