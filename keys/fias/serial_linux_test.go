@@ -90,19 +90,48 @@ func TestSerialPortVanishes(t *testing.T) {
 }
 
 // TestSerialPortBusy: a port another program holds keeps the link down,
-// and health says so.
+// and health says so; once the program lets go, the link comes up.
 func TestSerialPortBusy(t *testing.T) {
-	first, _, c := startSerial(t, nil)
+	c := ptytest.New(t)
+	lock := fiastest.Serve(c.Plug(), fiastest.Options{})
+	t.Cleanup(func() { lock.Close() })
+	release := ptytest.Hold(t, c.Path)
 	cfg := testConfig()
 	cfg.Serial = c.Path
-	second := open(t, cfg)
+	e := open(t, cfg)
 	ctx := ctxT(t)
 	want := "lock system link down: cannot open " + c.Path + ": the port is busy"
-	if err := second.WaitHealth(ctx, func(h keys.Health) bool { return strings.HasPrefix(h.Detail, want) }); err != nil {
-		t.Fatalf("health %+v never said %q: %v", second.Health(ctx), want, err)
+	if err := e.WaitHealth(ctx, func(h keys.Health) bool { return strings.HasPrefix(h.Detail, want) }); err != nil {
+		t.Fatalf("health %+v never said %q: %v", e.Health(ctx), want, err)
 	}
-	if h := first.Health(ctx); !h.OK {
-		t.Errorf("the holder's link went down: %+v", h)
+	release()
+	if err := e.WaitLink(ctx, true); err != nil {
+		t.Fatalf("link did not come up once the port was free: %v", err)
+	}
+}
+
+// TestSerialReloadHandsThePortOver: an encoder opened on a port its
+// predecessor still has (a config reload) waits for it, says so, and takes
+// the port when the predecessor closes.
+func TestSerialReloadHandsThePortOver(t *testing.T) {
+	old, _, c := startSerial(t, nil)
+	cfg := testConfig()
+	cfg.Serial = c.Path
+	successor := open(t, cfg)
+	ctx := ctxT(t)
+	want := "lock system link down: waiting for " + c.Path + ", which another encoder of this daemon has open"
+	if err := successor.WaitHealth(ctx, func(h keys.Health) bool { return strings.HasPrefix(h.Detail, want) }); err != nil {
+		t.Fatalf("health %+v never said %q: %v", successor.Health(ctx), want, err)
+	}
+	if h := old.Health(ctx); !h.OK {
+		t.Errorf("the old encoder's link went down: %+v", h)
+	}
+	old.Close()
+	if err := successor.WaitLink(ctx, true); err != nil {
+		t.Fatalf("the successor's link did not come up: %v", err)
+	}
+	if _, err := successor.Issue(ctx, request()); err != nil {
+		t.Fatalf("Issue on the successor: %v", err)
 	}
 }
 

@@ -22,7 +22,10 @@ type stream interface {
 // address, or the serial port.
 func (l *link) dial(ctx context.Context) (stream, error) {
 	if l.cfg.Serial != "" {
-		p, err := serialport.Open(l.cfg.Settings)
+		if serialport.Held(l.cfg.Serial) {
+			l.failed(fmt.Sprintf("waiting for %s, which another encoder of this daemon has open (after a config reload, the old encoder until it closes)", l.cfg.Serial))
+		}
+		p, err := serialport.Open(ctx, l.cfg.Settings)
 		if err != nil {
 			return nil, err
 		}

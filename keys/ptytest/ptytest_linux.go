@@ -61,3 +61,20 @@ func pollable(t testing.TB, f *os.File) *os.File {
 	}
 	return os.NewFile(uintptr(fd), "ptmx")
 }
+
+// Hold has the port at path open and locked, as another program would
+// (picocom, a second mews-keyd), until the returned release is called or
+// the test ends.
+func Hold(t testing.TB, path string) (release func()) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return func() { f.Close() }
+}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/mews-keyd/mews-keyd/keys"
-	"github.com/mews-keyd/mews-keyd/keys/internal/serialport"
 	"github.com/mews-keyd/mews-keyd/keys/ptytest"
 	"github.com/mews-keyd/mews-keyd/keys/salto"
 	"github.com/mews-keyd/mews-keyd/keys/salto/saltotest"
@@ -84,16 +83,12 @@ func TestSerialPortVanishesMidRequest(t *testing.T) {
 
 func TestSerialPortBusy(t *testing.T) {
 	e, _, c, _ := startSerial(t)
-	holder, err := serialport.Open(serialport.Settings{Serial: c.Path, Baud: 9600, DataBits: 8, Parity: "none", StopBits: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer holder.Close()
+	ptytest.Hold(t, c.Path)
 	want := "cannot open " + c.Path + ": the port is busy"
 	if h := e.Health(ctxT(t)); h.OK || !strings.Contains(h.Detail, want) {
 		t.Errorf("Health = %+v, want it to say %q", h, want)
 	}
-	_, err = e.Issue(ctxT(t), request())
+	_, err := e.Issue(ctxT(t), request())
 	if err == nil || !strings.Contains(keys.Message(err), want) || keys.MaybeCut(err) {
 		t.Errorf("Issue = %v, want %q and no card made", err, want)
 	}

@@ -2,10 +2,10 @@ package salto
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/mews-keyd/mews-keyd/keys/internal/serialport"
@@ -24,63 +24,18 @@ type stream interface {
 // address, within timeout unless it is zero, or the serial port. Opening
 // the port per exchange, as the TCP clients connect per exchange, leaves it
 // free between requests for Salto's own tools, and a port that vanished is
-// simply opened again by the next request.
+// simply opened again by the next request. Encoders of this process on the
+// same port wait for each other's request to end.
 func (e *Encoder) connect(ctx context.Context, timeout time.Duration) (stream, error) {
 	if e.cfg.Serial != "" {
-		return openPort(ctx, e.cfg.Settings)
+		p, err := serialport.Open(ctx, e.cfg.Settings)
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
 	}
 	d := net.Dialer{Timeout: timeout}
 	return d.DialContext(ctx, "tcp", e.cfg.Address)
-}
-
-// portTurns gives the encoders of this process that share a serial port
-// the port in turn, a request at a time: an encoder and its successor do
-// while a config reload drains the old one, and a port open for one of them
-// would refuse the other as busy.
-var portTurns = struct {
-	sync.Mutex
-	byName map[string]chan struct{}
-}{byName: map[string]chan struct{}{}}
-
-func portTurn(name string) chan struct{} {
-	portTurns.Lock()
-	defer portTurns.Unlock()
-	turn, ok := portTurns.byName[name]
-	if !ok {
-		turn = make(chan struct{}, 1)
-		portTurns.byName[name] = turn
-	}
-	return turn
-}
-
-// openPort waits, within ctx, for the port's turn and opens it; closing
-// the port ends the turn.
-func openPort(ctx context.Context, s serialport.Settings) (stream, error) {
-	turn := portTurn(s.Serial)
-	select {
-	case turn <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	p, err := serialport.Open(s)
-	if err != nil {
-		<-turn
-		return nil, err
-	}
-	return &turnPort{Port: p, turn: turn}, nil
-}
-
-// turnPort is an open port that holds its turn until closed.
-type turnPort struct {
-	*serialport.Port
-	turn chan struct{}
-	once sync.Once
-}
-
-func (p *turnPort) Close() error {
-	err := p.Port.Close()
-	p.once.Do(func() { <-p.turn })
-	return err
 }
 
 // peer is the interface's address, or its serial port.
@@ -93,8 +48,11 @@ func (e *Encoder) peer() string {
 
 // connectFailure words why connect failed after waited. A port's error
 // already says what stands in the way: busy, missing, or the permission
-// to get.
+// to get; else the wait for it ran out.
 func (e *Encoder) connectFailure(waited time.Duration, err error) string {
+	if e.cfg.Serial != "" && errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Sprintf("another encoder of this daemon had %s for all of %s", e.cfg.Serial, netcause.Round(waited))
+	}
 	if e.cfg.Serial != "" {
 		return err.Error()
 	}

@@ -65,6 +65,9 @@ type Lock struct {
 	opts   Options
 	ln     net.Listener
 	ctx    context.Context // of a Serve lock, for Attach
+	// line is set for a Serve lock: a serial line outlives the link, so
+	// LE ends the link but not the stream.
+	line bool
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
@@ -161,7 +164,7 @@ func Dial(addr string, opts Options) *Lock {
 func Serve(rwc io.ReadWriteCloser, opts Options) *Lock {
 	l := newLock(opts)
 	ctx, cancel := context.WithCancel(context.Background())
-	l.ctx, l.cancel = ctx, cancel
+	l.ctx, l.cancel, l.line = ctx, cancel, true
 	l.Attach(rwc)
 	return l
 }
@@ -371,8 +374,9 @@ func (l *Lock) serve(ctx context.Context, nc io.ReadWriteCloser) {
 		}
 		l.mu.Unlock()
 		switch {
-		case r.Type == "LE":
+		case r.Type == "LE" && !l.line:
 			return
+		case r.Type == "LE":
 		case mode == ModeSilent || key && mode == ModeNoAnswer:
 		case key && delay > 0:
 			l.wg.Go(func() {

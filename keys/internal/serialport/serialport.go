@@ -6,6 +6,7 @@
 package serialport
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -87,15 +88,41 @@ type Port struct {
 	name string
 	port serial.Port
 	lock *os.File // held for as long as the port is open; nil where ports are not locked
+	turn chan struct{}
+	once sync.Once
 
 	mu           sync.Mutex
 	readDeadline time.Time
 }
 
+// turns gives the encoders of this process that use one port the port in
+// turn: an encoder and its successor do while a config reload drains the
+// old one, and the port open for one would refuse the other as busy.
+var turns = struct {
+	sync.Mutex
+	byName map[string]chan struct{}
+}{byName: map[string]chan struct{}{}}
+
+func turn(name string) chan struct{} {
+	turns.Lock()
+	defer turns.Unlock()
+	t, ok := turns.byName[name]
+	if !ok {
+		t = make(chan struct{}, 1)
+		turns.byName[name] = t
+	}
+	return t
+}
+
+// Held reports whether the port is open in this process, so that one who
+// waits for it in Open can say whom it waits for.
+func Held(name string) bool { return len(turn(name)) > 0 }
+
 // Open opens c.Serial with c's line settings, for this process alone, and
-// discards whatever the port had received before. Its errors say what
+// discards whatever the port had received before. While the port is open
+// in this process it waits, within ctx, for its Close. Its errors say what
 // stands in the way in words (see Explain).
-func Open(c Settings) (*Port, error) {
+func Open(ctx context.Context, c Settings) (*Port, error) {
 	parity, err := c.parity()
 	if err != nil {
 		return nil, err
@@ -104,8 +131,15 @@ func Open(c Settings) (*Port, error) {
 	if err != nil {
 		return nil, err
 	}
+	t := turn(c.Serial)
+	select {
+	case t <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	lock, err := lockPort(c.Serial)
 	if err != nil {
+		<-t
 		return nil, &OpenError{Port: c.Serial, Err: err}
 	}
 	sp, err := serial.Open(c.Serial, &serial.Mode{BaudRate: c.Baud, DataBits: c.DataBits, Parity: parity, StopBits: stop})
@@ -113,11 +147,12 @@ func Open(c Settings) (*Port, error) {
 		if lock != nil {
 			lock.Close()
 		}
+		<-t
 		return nil, &OpenError{Port: c.Serial, Err: err}
 	}
 	// Bytes left from before are an answer to nobody's request.
 	sp.ResetInputBuffer()
-	return &Port{name: c.Serial, port: sp, lock: lock}, nil
+	return &Port{name: c.Serial, port: sp, lock: lock, turn: t}, nil
 }
 
 // Name is the port's name as configured.
@@ -164,12 +199,16 @@ func (p *Port) SetReadDeadline(t time.Time) error {
 // can.
 func (p *Port) SetWriteDeadline(time.Time) error { return nil }
 
-// Close closes the port; a Read waiting on it returns.
+// Close closes the port, once; a Read waiting on it returns.
 func (p *Port) Close() error {
-	err := p.port.Close()
-	if p.lock != nil {
-		p.lock.Close()
-	}
+	var err error
+	p.once.Do(func() {
+		err = p.port.Close()
+		if p.lock != nil {
+			p.lock.Close()
+		}
+		<-p.turn
+	})
 	return err
 }
 

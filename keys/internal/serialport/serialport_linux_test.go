@@ -1,6 +1,7 @@
 package serialport_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -30,7 +31,7 @@ func config(path string) serialport.Settings {
 
 func TestOpenCarriesBytesBothWays(t *testing.T) {
 	master, path := ptyPair(t)
-	p, err := serialport.Open(config(path))
+	p, err := serialport.Open(t.Context(), config(path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func TestOpenCarriesBytesBothWays(t *testing.T) {
 
 func TestReadDeadline(t *testing.T) {
 	_, path := ptyPair(t)
-	p, err := serialport.Open(config(path))
+	p, err := serialport.Open(t.Context(), config(path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +66,7 @@ func TestReadDeadline(t *testing.T) {
 
 func TestCloseEndsAWaitingRead(t *testing.T) {
 	_, path := ptyPair(t)
-	p, err := serialport.Open(config(path))
+	p, err := serialport.Open(t.Context(), config(path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestCloseEndsAWaitingRead(t *testing.T) {
 
 func TestVanishedPortFailsTheRead(t *testing.T) {
 	master, path := ptyPair(t)
-	p, err := serialport.Open(config(path))
+	p, err := serialport.Open(t.Context(), config(path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,25 +96,56 @@ func TestVanishedPortFailsTheRead(t *testing.T) {
 
 func TestBusyPortSaysSo(t *testing.T) {
 	_, path := ptyPair(t)
-	first, err := serialport.Open(config(path))
+	release := ptytest.Hold(t, path)
+	_, err := serialport.Open(t.Context(), config(path))
+	if err == nil || !strings.Contains(err.Error(), "busy") || !strings.Contains(err.Error(), path) {
+		t.Fatalf("open of a port another program has: %v; want it to say %s is busy", err, path)
+	}
+	release()
+	p, err := serialport.Open(t.Context(), config(path))
+	if err != nil {
+		t.Fatalf("open after the other program closed it: %v", err)
+	}
+	p.Close()
+}
+
+// TestOpenWaitsForThisProcess: a port open in this process is waited for,
+// not refused: an encoder and its successor share it during a reload.
+func TestOpenWaitsForThisProcess(t *testing.T) {
+	_, path := ptyPair(t)
+	first, err := serialport.Open(t.Context(), config(path))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = serialport.Open(config(path))
-	if err == nil || !strings.Contains(err.Error(), "busy") || !strings.Contains(err.Error(), path) {
-		t.Fatalf("second open: %v; want it to say %s is busy", err, path)
+	if !serialport.Held(path) {
+		t.Error("Held = false for an open port")
 	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := serialport.Open(ctx, config(path)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second open = %v, want it to wait until its context ends", err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		p, err := serialport.Open(t.Context(), config(path))
+		if err == nil {
+			p.Close()
+		}
+		got <- err
+	}()
 	first.Close()
-	again, err := serialport.Open(config(path))
-	if err != nil {
-		t.Fatalf("open after the holder closed: %v", err)
+	first.Close() // a second Close gives the turn back only once
+	if err := <-got; err != nil {
+		t.Fatalf("open after the first closed: %v", err)
 	}
-	again.Close()
+	if serialport.Held(path) {
+		t.Error("Held = true after every opener closed")
+	}
 }
 
 func TestMissingPortSaysSo(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ttyUSB9")
-	_, err := serialport.Open(config(path))
+	_, err := serialport.Open(t.Context(), config(path))
 	if err == nil || !strings.Contains(err.Error(), "no such port") || !strings.Contains(err.Error(), path) {
 		t.Fatalf("open: %v; want it to say there is no such port", err)
 	}
@@ -137,7 +169,7 @@ func TestPermissionDeniedOnARealFile(t *testing.T) {
 	if err := os.WriteFile(path, nil, 0); err != nil {
 		t.Fatal(err)
 	}
-	_, err := serialport.Open(config(path))
+	_, err := serialport.Open(t.Context(), config(path))
 	if err == nil || !strings.Contains(err.Error(), "dialout") {
 		t.Fatalf("open: %v; want it to name the dialout group", err)
 	}
