@@ -62,12 +62,12 @@ type Options struct {
 
 // Lock is a simulated FIAS lock system.
 type Lock struct {
-	opts   Options
-	ln     net.Listener
-	ctx    context.Context // of a Serve lock, for Attach
+	opts Options
+	ln   net.Listener
+	ctx  context.Context // of a Serve lock, for Attach
 	// line is set for a Serve lock: a serial line outlives the link, so
 	// LE ends the link but not the stream.
-	line bool
+	line   bool
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
