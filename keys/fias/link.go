@@ -114,7 +114,7 @@ type dialStep int
 
 const (
 	stepIdle       dialStep = iota // between attempts
-	stepConnecting                 // TCP connect under way
+	stepConnecting                 // TCP connect, or opening the port, under way
 	stepStarting                   // connected, our LS waits for the lock's link start
 )
 
