@@ -45,9 +45,13 @@ for arch in amd64 arm64; do
 	check "$arch: config is a conffile" grep -qx /etc/mews-keyd/config.toml "$ctrl/conffiles"
 	check "$arch: preinst creates the user" grep -q 'useradd --system' "$ctrl/preinst"
 	check "$arch: postinst creates the state dir" grep -q '/var/lib/mews-keyd' "$ctrl/postinst"
+	check "$arch: postinst adds the user to dialout" grep -q 'usermod -a -G dialout mews-keyd' "$ctrl/postinst"
+	check "$arch: serial drop-in is a conffile" grep -qx /etc/systemd/system/mews-keyd.service.d/serial.conf "$ctrl/conffiles"
 	data=$(mktemp -d)
 	dpkg-deb -x "$deb" "$data"
 	check "$arch: copyright is the Apache License 2.0" cmp "$data/usr/share/doc/mews-keyd/copyright" LICENSE
+	dropin="$data/etc/systemd/system/mews-keyd.service.d/serial.conf"
+	check "$arch: serial drop-in ships commented out" bash -c "grep -qx '#PrivateDevices=no' '$dropin' && ! grep -Eq '^(PrivateDevices|DeviceAllow)=' '$dropin'"
 	check "$arch: unit runs the packaged binary" grep -qx 'ExecStart=/usr/bin/mews-keyd run --config /etc/mews-keyd/config.toml' "$data/lib/systemd/system/mews-keyd.service"
 	if command -v systemd-analyze >/dev/null; then
 		# verify needs an executable ExecStart; the amd64 binary runs here.

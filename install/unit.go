@@ -107,6 +107,7 @@ ConfigurationDirectoryMode=0750
 #   - a Java, .NET or Node program (writes code at run time):
 #                                MemoryDenyWriteExecute=no
 #   - a program run as another user or with capabilities is not supported.
+# The .deb ships the serial lines commented out in mews-keyd.service.d/serial.conf.
 NoNewPrivileges=yes
 CapabilityBoundingSet=
 AmbientCapabilities=

@@ -12,6 +12,7 @@ import (
 	_ "time/tzdata"
 
 	"github.com/mews-keyd/mews-keyd/keys"
+	"github.com/mews-keyd/mews-keyd/keys/internal/serialport"
 )
 
 // Config is the driver's part of an [[encoders]] table.
@@ -19,8 +20,12 @@ type Config struct {
 	// Address is the lock system's FIAS interface, "host:port", to dial.
 	Address string `toml:"address"`
 	// Listen is the local "host:port" the lock system connects to instead.
-	// Exactly one of Address and Listen is set.
 	Listen string `toml:"listen"`
+	// Settings holds serial, the port of a lock system on a serial cable
+	// (instead of address or listen), and the line settings baud,
+	// data_bits, parity and stop_bits. Exactly one of Address, Listen and
+	// Serial is set.
+	serialport.Settings
 	// AllowFrom lists the IPs and CIDRs a lock system may connect from when
 	// Listen is set; empty means loopback only. Anyone else who reaches the
 	// port could otherwise speak for the lock system.
@@ -52,6 +57,7 @@ type Config struct {
 // DefaultConfig returns the configuration with every default set.
 func DefaultConfig() Config {
 	return Config{
+		Settings:            serialport.Defaults(),
 		Workstation:         "1",
 		EncoderStation:      "1",
 		Keepalive:           keys.Duration(60 * time.Second),
@@ -69,10 +75,14 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
 	switch {
-	case c.Address == "" && c.Listen == "":
-		bad("address", `set address (dial the lock system) or listen (accept its connection)`)
+	case c.Address == "" && c.Listen == "" && c.Serial == "":
+		bad("address", `set address (dial the lock system), listen (accept its connection) or serial (its port)`)
+	case c.Serial != "" && (c.Address != "" || c.Listen != ""):
+		bad("serial", "set one of address, listen and serial")
 	case c.Address != "" && c.Listen != "":
 		bad("listen", "set either address or listen, not both")
+	case c.Serial != "":
+		errs = append(errs, c.Settings.Validate()...)
 	case c.Address != "":
 		if _, _, err := net.SplitHostPort(c.Address); err != nil {
 			bad("address", `want "host:port": %v`, err)
@@ -82,7 +92,7 @@ func (c *Config) Validate() error {
 			bad("listen", `want "host:port": %v`, err)
 		}
 	}
-	if c.Address != "" && len(c.AllowFrom) > 0 {
+	if c.Listen == "" && len(c.AllowFrom) > 0 {
 		bad("allow_from", "only with listen: it says who may connect to us")
 	}
 	for _, entry := range c.AllowFrom {

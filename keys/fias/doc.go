@@ -1,5 +1,6 @@
 // Package fias is the key-encoder driver for lock systems that speak FIAS
-// (Fidelio Interface Application Specification) key services over TCP. It
+// (Fidelio Interface Application Specification) key services over TCP or a
+// serial cable. It
 // plays the PMS side of the link: KR asks the lock system to cut cards, KD
 // invalidates them, KM changes them, and the lock system answers each with KA.
 // The driver registers itself as "fias"; the package fiastest holds a lock
@@ -9,7 +10,10 @@
 //
 // With address set the driver dials the lock system and reconnects with
 // backoff; with listen set it accepts the lock system's connections from the
-// addresses in allow_from (loopback by default) and closes others at once.
+// addresses in allow_from (loopback by default) and closes others at once;
+// with serial set it opens the port and, when it fails or vanishes, opens it
+// again on the same backoff. The framing and the link are the same on all
+// three.
 // On every connection it sends LS; it answers the lock's LS with its own LD,
 // LR and LA, and the lock's LD/LR/LA with LA. The link is up at the lock's
 // LA; a connection that has not got that far within keepalive is closed, and

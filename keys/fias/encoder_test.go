@@ -824,6 +824,8 @@ reconnect_max = "1m"
 		Keepalive: keys.Duration(30 * time.Second), AlwaysNewKey: true, TimeZone: "Europe/Prague",
 		DepartureTimeFormat: "HH:MM", ConnectTimeout: keys.Duration(5 * time.Second),
 		ReconnectMin: keys.Duration(500 * time.Millisecond), ReconnectMax: keys.Duration(time.Minute),
+		// The serial line settings keep their defaults, unused.
+		Settings: fias.DefaultConfig().Settings,
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("decoded %+v, want %+v", *c, want)

@@ -3,7 +3,7 @@ package fias
 import (
 	"context"
 	"errors"
-	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -29,9 +29,11 @@ const (
 	stableAfter = time.Minute
 )
 
-// session is one TCP connection to the lock system.
+// session is one connection to the lock system, or one opening of its
+// serial port.
 type session struct {
-	conn net.Conn
+	conn stream
+	peer string // the lock system's address, or the port, for logs
 	// stop ends the session, with LE; a newer connection whose link start
 	// completed calls it.
 	stop context.CancelFunc
@@ -112,7 +114,7 @@ type dialStep int
 
 const (
 	stepIdle       dialStep = iota // between attempts
-	stepConnecting                 // TCP connect under way
+	stepConnecting                 // TCP connect, or opening the port, under way
 	stepStarting                   // connected, our LS waits for the lock's link start
 )
 
@@ -150,8 +152,7 @@ func (l *link) dialLoop(ctx context.Context) {
 	for {
 		l.setStep(stepConnecting)
 		began := time.Now()
-		d := net.Dialer{Timeout: l.cfg.ConnectTimeout.D()}
-		conn, err := d.DialContext(ctx, "tcp", l.cfg.Address)
+		conn, err := l.dial(ctx)
 		switch {
 		case ctx.Err() != nil:
 			if conn != nil {
@@ -159,8 +160,7 @@ func (l *link) dialLoop(ctx context.Context) {
 			}
 			return
 		case err != nil:
-			_, why := netcause.Explain(l.cfg.Address, time.Since(began), err)
-			l.failed(why)
+			l.failed(l.dialFailure(time.Since(began), err))
 			failures++
 			ev := l.log.Debug()
 			if failures == 1 {
@@ -168,9 +168,9 @@ func (l *link) dialLoop(ctx context.Context) {
 			}
 			ev.Err(err).Int("attempt", failures).Msg("cannot reach lock system; retrying")
 		default:
-			l.log.Debug().Str(logAddr, l.cfg.Address).Msg("connected to lock system")
+			l.log.Debug().Str(logAddr, l.peer()).Msg("connected to lock system")
 			l.setStep(stepStarting)
-			upAt, reason := l.serve(ctx, conn)
+			upAt, reason := l.serve(ctx, conn, l.peer())
 			if !upAt.IsZero() {
 				l.failed(reason)
 				failures = 0
@@ -182,7 +182,7 @@ func (l *link) dialLoop(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			l.failed(fmt.Sprintf("%s accepted the connection but the link did not start: %s", l.cfg.Address, reason))
+			l.failed(l.notStarted(reason))
 			failures++
 			ev := l.log.Debug()
 			if failures == 1 {
@@ -221,7 +221,7 @@ func (l *link) acceptLoop(ctx context.Context) {
 			continue
 		}
 		sessions.Go(func() {
-			if upAt, reason := l.serve(ctx, conn); upAt.IsZero() && ctx.Err() == nil {
+			if upAt, reason := l.serve(ctx, conn, conn.RemoteAddr().String()); upAt.IsZero() && ctx.Err() == nil {
 				l.noisy.Warn().Str(logAddr, conn.RemoteAddr().String()).Str("reason", reason).
 					Msg("a connection ended before it started the link")
 			}
@@ -248,10 +248,10 @@ func (l *link) admit(conn net.Conn) bool {
 // ends it, the peer falls silent or does not start the link within
 // keepalive, a newer connection takes the link over, or ctx is done. It returns when the link
 // came up (zero if it never did) and why it ended.
-func (l *link) serve(ctx context.Context, conn net.Conn) (upAt time.Time, reason string) {
+func (l *link) serve(ctx context.Context, conn stream, peer string) (upAt time.Time, reason string) {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	s := &session{conn: conn, stop: stop, done: make(chan struct{})}
+	s := &session{conn: conn, peer: peer, stop: stop, done: make(chan struct{})}
 	recs := make(chan Record)
 	readErr := make(chan error, 1)
 	quit := make(chan struct{})
@@ -332,7 +332,7 @@ func (l *link) serve(ctx context.Context, conn net.Conn) (upAt time.Time, reason
 
 // read hands decoded records to recs until the connection fails or quit is
 // closed.
-func (l *link) read(conn net.Conn, recs chan<- Record, quit <-chan struct{}) error {
+func (l *link) read(conn io.Reader, recs chan<- Record, quit <-chan struct{}) error {
 	fr := NewFrameReader(conn)
 	var last FrameStats
 	for {
@@ -366,13 +366,13 @@ func (l *link) setUp(s *session) {
 		return
 	}
 	if l.cur != nil {
-		l.log.Info().Str(logAddr, s.conn.RemoteAddr().String()).Msg("lock system started the link on a new connection; ending the old one")
+		l.log.Info().Str(logAddr, s.peer).Msg("lock system started the link on a new connection; ending the old one")
 		l.cur.stop()
 	}
 	l.cur, l.since = s, time.Now()
 	l.step, l.why = stepIdle, ""
 	l.signalLocked()
-	l.log.Info().Str(logAddr, s.conn.RemoteAddr().String()).Msg("lock system link up")
+	l.log.Info().Str(logAddr, s.peer).Msg("lock system link up")
 }
 
 func (l *link) setDown(s *session, reason string) {
@@ -450,8 +450,8 @@ func (l *link) whyDown() string {
 	waited := time.Since(l.stepSince)
 	switch {
 	case l.step == stepStarting:
-		return netcause.Silence(l.cfg.Address, "the link start (LS)", waited)
-	case l.step == stepConnecting && l.why == "":
+		return l.silence("the link start (LS)", waited)
+	case l.step == stepConnecting && l.why == "" && l.cfg.Serial == "":
 		return netcause.NoAnswer(l.cfg.Address, waited)
 	}
 	return l.why

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mews-keyd/mews-keyd/keys"
 	"github.com/mews-keyd/mews-keyd/keys/internal/ascii"
+	"github.com/mews-keyd/mews-keyd/keys/internal/serialport"
 )
 
 // Limits of the protocol's text fields.
@@ -28,6 +29,11 @@ type Config struct {
 	// Address is Salto's PC interface, "host:port", as set in Salto's PMS
 	// settings with TCP/IP enabled.
 	Address string `toml:"address"`
+	// Settings holds serial, the port of an interface on a serial cable
+	// (Salto's default PMS channel) instead of address, and the line
+	// settings baud, data_bits, parity and stop_bits. Exactly one of
+	// Address and Serial is set.
+	serialport.Settings
 	// Encoder is the encoder as Salto names it; empty takes the key cutter's
 	// identifier from each Mews command.
 	Encoder string `toml:"encoder"`
@@ -60,6 +66,7 @@ type Config struct {
 // DefaultConfig returns the configuration with every default set.
 func DefaultConfig() Config {
 	return Config{
+		Settings:       serialport.Defaults(),
 		Operator:       "mews-keyd",
 		Eject:          "retain",
 		DateFormat:     "hhmmDDMMYY",
@@ -79,10 +86,17 @@ func (c *Config) Validate() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	if c.Address == "" {
-		bad("address", `required: Salto's PC interface as "host:port"`)
-	} else if _, _, err := net.SplitHostPort(c.Address); err != nil {
-		bad("address", `want "host:port": %v`, err)
+	switch {
+	case c.Address == "" && c.Serial == "":
+		bad("address", `required: Salto's PC interface as "host:port", or serial, its port`)
+	case c.Address != "" && c.Serial != "":
+		bad("serial", "set either address or serial, not both")
+	case c.Serial != "":
+		errs = append(errs, c.Settings.Validate()...)
+	default:
+		if _, _, err := net.SplitHostPort(c.Address); err != nil {
+			bad("address", `want "host:port": %v`, err)
+		}
 	}
 	if !plain(c.Encoder) {
 		bad("encoder", "must be printable ASCII, not %q", c.Encoder)

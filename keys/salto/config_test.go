@@ -22,6 +22,8 @@ func TestDefaultConfig(t *testing.T) {
 		ConnectTimeout: keys.Duration(10 * time.Second),
 		MobileMessage:  c.MobileMessage,
 	}
+	// 9600 8N1, used with serial only.
+	want.Baud, want.DataBits, want.Parity, want.StopBits = 9600, 8, "none", 1
 	if c != want {
 		t.Errorf("DefaultConfig() = %+v, want %+v", c, want)
 	}

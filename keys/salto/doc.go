@@ -1,6 +1,6 @@
 // Package salto is the key-encoder driver for Salto's "PMS Industry
 // Standard" protocol, which Salto's PC interface (and TESA's HT24) offers a
-// PMS over TCP. The driver registers itself as "salto"; the package
+// PMS over TCP or a serial cable (RS-232, Salto's default). The driver registers itself as "salto"; the package
 // saltotest holds a simulated Salto interface for tests.
 //
 // Salto's specification is not public. What the driver does follows
@@ -11,7 +11,8 @@
 // # Flow
 //
 // Every request opens a TCP connection of its own, as the production
-// clients do, and one request runs at a time. The driver sends the message
+// clients do, or opens the serial port, and one request runs at a time (on
+// a port, one across the encoders of the process too). The driver sends the message
 // and waits connect_timeout for ACK. On NAK it sends ENQ (up to 3 times,
 // 200ms apart after a NAK) until ACK and sends the message again; after 3
 // NAKed sends it fails "Salto interface not ready". After ACK it waits, as

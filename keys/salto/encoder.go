@@ -34,7 +34,8 @@ var (
 )
 
 // Encoder sends key requests to one Salto PC interface, each on a TCP
-// connection of its own, as the production clients do.
+// connection of its own, as the production clients do, or on its own
+// opening of the serial port.
 type Encoder struct {
 	cfg    Config
 	env    keys.Env

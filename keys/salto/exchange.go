@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"time"
 
@@ -30,11 +29,15 @@ func (e *Encoder) send(ctx context.Context, m Message) (Message, error) {
 		return nil, wire.NotStarted(ctx)
 	}
 	began := time.Now()
-	d := net.Dialer{Timeout: e.cfg.ConnectTimeout.D()}
-	conn, err := d.DialContext(ctx, "tcp", e.cfg.Address)
+	conn, err := e.connect(ctx, e.cfg.ConnectTimeout.D())
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, wire.NotStarted(ctx)
+		}
+		if e.cfg.Serial != "" {
+			// Busy, missing or not permitted: the port's error says which,
+			// in words, and keeps the library's cause.
+			return nil, &keys.Error{Msg: err.Error(), Err: errors.Unwrap(err)}
 		}
 		return nil, &keys.Error{Msg: "Salto interface not answering", Err: err}
 	}
@@ -81,9 +84,10 @@ func damaged(err error) error {
 	return &keys.Error{Msg: "Salto's answer arrived damaged", MaybeCut: true, Err: err}
 }
 
-// exchange is one connection to the interface.
+// exchange is one connection to the interface, or one opening of its
+// serial port.
 type exchange struct {
-	conn net.Conn
+	conn stream
 	rd   *Reader
 	wait time.Duration // for each ACK or NAK
 }
@@ -180,13 +184,11 @@ func (e *Encoder) probe(ctx context.Context) (ok bool, detail string) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.ConnectTimeout.D())
 	defer cancel()
 	const silent = "Salto interface not answering: "
-	addr := e.cfg.Address
+	addr := e.peer()
 	began := time.Now()
-	d := net.Dialer{}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := e.connect(ctx, 0)
 	if err != nil {
-		_, why := netcause.Explain(addr, time.Since(began), err)
-		return false, silent + why
+		return false, silent + e.connectFailure(time.Since(began), err)
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
@@ -196,7 +198,7 @@ func (e *Encoder) probe(ctx context.Context) (ok bool, detail string) {
 	u, err := x.offer([]byte{ENQ})
 	switch {
 	case err != nil && (ctx.Err() != nil || netcause.IsTimeout(err)):
-		return false, silent + netcause.Silence(addr, "ENQ", time.Since(asked))
+		return false, silent + e.silence("ENQ", time.Since(asked))
 	case err != nil:
 		return false, fmt.Sprintf("%s%s closed the connection without answering ENQ (%v)", silent, addr, err)
 	case u.Control == ACK:

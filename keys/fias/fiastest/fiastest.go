@@ -1,13 +1,15 @@
 // Package fiastest is a FIAS lock system for tests: a real TCP peer on the
 // loopback interface that plays the lock side of the link, in either role
 // (it listens and the driver dials, or it dials the driver's listen
-// address), records every record it receives, and answers key requests the
+// address), or a peer on any stream such as one end of a pseudo-terminal
+// pair standing in for a serial cable; it records every record it receives, and answers key requests the
 // way it is told to — including badly.
 package fiastest
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"slices"
@@ -60,8 +62,12 @@ type Options struct {
 
 // Lock is a simulated FIAS lock system.
 type Lock struct {
-	opts   Options
-	ln     net.Listener
+	opts Options
+	ln   net.Listener
+	ctx  context.Context // of a Serve lock, for Attach
+	// line is set for a Serve lock: a serial line outlives the link, so
+	// LE ends the link but not the stream.
+	line   bool
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
@@ -82,14 +88,18 @@ type Lock struct {
 }
 
 type conn struct {
-	net.Conn
+	io.ReadWriteCloser
 	wmu sync.Mutex
 }
 
 func (c *conn) write(b []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	// A stream without deadlines, a pseudo-terminal, takes what a test
+	// writes without waiting for the reader.
+	if d, ok := c.ReadWriteCloser.(interface{ SetWriteDeadline(time.Time) error }); ok {
+		d.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	}
 	_, err := c.Write(b)
 	return err
 }
@@ -145,6 +155,24 @@ func Dial(addr string, opts Options) *Lock {
 		}
 	})
 	return l
+}
+
+// Serve starts a lock system on a stream that is already open, such as the
+// master end of a pseudo-terminal pair whose other end the driver opens as
+// its serial port. DropLink closes the stream, as unplugging the cable
+// would; Attach gives the lock the next one.
+func Serve(rwc io.ReadWriteCloser, opts Options) *Lock {
+	l := newLock(opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	l.ctx, l.cancel, l.line = ctx, cancel, true
+	l.Attach(rwc)
+	return l
+}
+
+// Attach serves rwc as the lock's new connection, replacing the current
+// one, for a lock started with Serve.
+func (l *Lock) Attach(rwc io.ReadWriteCloser) {
+	l.wg.Go(func() { l.serve(l.ctx, rwc) })
 }
 
 // Addr is the address a Listen lock accepts connections on.
@@ -292,8 +320,8 @@ func (l *Lock) signal() {
 }
 
 // serve runs one connection until it ends.
-func (l *Lock) serve(ctx context.Context, nc net.Conn) {
-	c := &conn{Conn: nc}
+func (l *Lock) serve(ctx context.Context, nc io.ReadWriteCloser) {
+	c := &conn{ReadWriteCloser: nc}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -346,8 +374,9 @@ func (l *Lock) serve(ctx context.Context, nc net.Conn) {
 		}
 		l.mu.Unlock()
 		switch {
-		case r.Type == "LE":
+		case r.Type == "LE" && !l.line:
 			return
+		case r.Type == "LE":
 		case mode == ModeSilent || key && mode == ModeNoAnswer:
 		case key && delay > 0:
 			l.wg.Go(func() {

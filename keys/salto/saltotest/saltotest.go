@@ -1,5 +1,6 @@
 // Package saltotest is a Salto PC interface for tests: a real TCP server on
-// the loopback interface that speaks the PMS Industry Standard protocol —
+// the loopback interface, or a peer on any stream such as one end of a
+// pseudo-terminal pair standing in for a serial cable, that speaks the PMS Industry Standard protocol —
 // ACK or NAK for every message, LRC checked (0x0D accepted for "no LRC"),
 // ENQ answered — records every message it receives with its fields, and
 // answers the way it is told to, badly included.
@@ -8,6 +9,7 @@ package saltotest
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strings"
@@ -47,7 +49,7 @@ type Interface struct {
 	wg     sync.WaitGroup
 
 	mu         sync.Mutex
-	conns      map[net.Conn]struct{}
+	conns      map[io.ReadWriteCloser]struct{}
 	received   []Record
 	changed    chan struct{}
 	mode       Mode
@@ -72,12 +74,8 @@ func Listen(opts Options) (*Interface, error) {
 	if err != nil {
 		return nil, fmt.Errorf("saltotest: listen: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &Interface{
-		opts: opts, ln: ln, ctx: ctx, cancel: cancel,
-		conns: map[net.Conn]struct{}{}, changed: make(chan struct{}),
-		errCode: "OV", checkedOut: map[string]bool{},
-	}
+	s := newInterface(opts)
+	s.ln = ln
 	s.wg.Go(func() {
 		for {
 			c, err := ln.Accept()
@@ -90,8 +88,38 @@ func Listen(opts Options) (*Interface, error) {
 	return s, nil
 }
 
-// Addr is the "host:port" the interface listens on.
-func (s *Interface) Addr() string { return s.ln.Addr().String() }
+// Serve starts an interface on a stream that is already open, such as the
+// master end of a pseudo-terminal pair whose other end the driver opens as
+// its serial port. Closing the stream pulls the cable; Attach gives the
+// interface the next one.
+func Serve(rwc io.ReadWriteCloser, opts Options) *Interface {
+	s := newInterface(opts)
+	s.Attach(rwc)
+	return s
+}
+
+// Attach serves rwc as well, until it fails or the interface closes.
+func (s *Interface) Attach(rwc io.ReadWriteCloser) {
+	s.wg.Go(func() { s.serve(rwc) })
+}
+
+func newInterface(opts Options) *Interface {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Interface{
+		opts: opts, ctx: ctx, cancel: cancel,
+		conns: map[io.ReadWriteCloser]struct{}{}, changed: make(chan struct{}),
+		errCode: "OV", checkedOut: map[string]bool{},
+	}
+}
+
+// Addr is the "host:port" the interface listens on; empty for one started
+// with Serve.
+func (s *Interface) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
 
 // Received returns every well-formed message received so far.
 func (s *Interface) Received() []Record {
@@ -155,7 +183,9 @@ func (s *Interface) Peak() int {
 // Close stops the interface and closes its connections.
 func (s *Interface) Close() error {
 	s.cancel()
-	s.ln.Close()
+	if s.ln != nil {
+		s.ln.Close()
+	}
 	s.mu.Lock()
 	for c := range s.conns {
 		c.Close()
@@ -171,7 +201,7 @@ func (s *Interface) signal() {
 }
 
 // serve runs one connection until the PMS closes it.
-func (s *Interface) serve(c net.Conn) {
+func (s *Interface) serve(c io.ReadWriteCloser) {
 	s.mu.Lock()
 	if s.ctx.Err() != nil {
 		s.mu.Unlock()
@@ -224,7 +254,7 @@ func (s *Interface) serve(c net.Conn) {
 }
 
 // message handles one well-formed message; false ends the connection.
-func (s *Interface) message(c net.Conn, u salto.Unit, pending *int) bool {
+func (s *Interface) message(c io.ReadWriteCloser, u salto.Unit, pending *int) bool {
 	m := u.Msg
 	s.mu.Lock()
 	refuse := s.busy || s.naks > 0
@@ -289,8 +319,12 @@ func (s *Interface) message(c net.Conn, u salto.Unit, pending *int) bool {
 	return write(c, out) == nil
 }
 
-func write(c net.Conn, b []byte) error {
-	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+func write(c io.Writer, b []byte) error {
+	// A stream without deadlines, a pseudo-terminal, takes what a test
+	// writes without waiting for the reader.
+	if d, ok := c.(interface{ SetWriteDeadline(time.Time) error }); ok {
+		d.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	}
 	_, err := c.Write(b)
 	return err
 }
