@@ -17,7 +17,8 @@
 # every exit path.
 #
 # Knobs: WINE_CACHE, DEBIAN_MIRROR (default: the host's), WINE_JOBS (test
-# binaries run at once, default 2), WINE_GO (the Windows Go toolchain that
+# binaries run at once, default 2), WINE_TESTFLAGS (added to every test
+# binary's flags, e.g. "-test.run TestX -test.count 20"), WINE_GO (the Windows Go toolchain that
 # tests building programs at test time use; any Go 1.26 release does, and the
 # module proxy does not serve every one as a module).
 set -euo pipefail
@@ -25,7 +26,7 @@ set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then
 	exec sudo env "PATH=$PATH" ${WINE_CACHE:+"WINE_CACHE=$WINE_CACHE"} \
 		${DEBIAN_MIRROR:+"DEBIAN_MIRROR=$DEBIAN_MIRROR"} ${WINE_JOBS:+"WINE_JOBS=$WINE_JOBS"} \
-		${WINE_GO:+"WINE_GO=$WINE_GO"} bash "$0" "$@"
+		${WINE_GO:+"WINE_GO=$WINE_GO"} ${WINE_TESTFLAGS:+"WINE_TESTFLAGS=$WINE_TESTFLAGS"} bash "$0" "$@"
 fi
 
 # debootstrap and chroot live in sbin, which a user's PATH may lack.
@@ -203,12 +204,14 @@ chmod +x "$work/run"
 # last line so parallel runs need no other bookkeeping.
 run_pkg() {
 	local rel=$1 name=$2 t0=$SECONDS rc=0
-	chroot "$root" /work/run "$rel" "$name.test" -test.v -test.timeout 5m \
+	# shellcheck disable=SC2086 # WINE_TESTFLAGS is a list of flags
+	chroot "$root" /work/run "$rel" "$name.test" -test.v -test.timeout 5m $WINE_TESTFLAGS \
 		>"$logs/$name.log" 2>&1 </dev/null || rc=$?
 	echo "$rel $rc $((SECONDS - t0))" >"$logs/$name.status"
 }
 export -f run_pkg
-export root logs
+WINE_TESTFLAGS=${WINE_TESTFLAGS:-}
+export root logs WINE_TESTFLAGS
 # In the background, so that a signal runs the trap now rather than after
 # every test binary has finished (wine ignores SIGINT).
 xargs -P "$jobs" -L 1 bash -c 'run_pkg "$@"' _ <"$work/list" &
