@@ -169,6 +169,10 @@ tar -C "$repo" --exclude=./.git --exclude=./bin --exclude=./dist -cf - . | tar -
 
 mapfile -t pkgs < <(GOOS=windows GOARCH=amd64 go list \
 	-f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' "${patterns[@]}")
+[ ${#pkgs[@]} -gt 0 ] || {
+	echo "test-windows: no packages with tests in ${patterns[*]}" >&2
+	exit 2
+}
 module=$(go list -m)
 GOOS=windows GOARCH=amd64 go build -o "$work/bin/mews-keyd.exe" .
 # go test -c names each binary after its package's last path element.
@@ -184,6 +188,7 @@ echo "test-windows: built ${#pkgs[@]} test binaries ($((SECONDS - start))s)"
 rm -rf "$root/opt/wineprefix/drive_c/users/root/AppData/Local/Temp"
 mkdir -p "$root/opt/wineprefix/drive_c/users/root/AppData/Local/Temp"
 active=$root
+stop_root "$root" # what a killed run (SIGKILL skips the trap) left behind
 mount_root "$root"
 
 gotool="Z:\\opt\\gomod\\golang.org\\toolchain@v0.0.1-go$wingo.windows-amd64\\bin"
