@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin/mews-keyd
 
-.PHONY: all build test vet lint demo dist dist-check test-systemd clean bench torture fuzz
+.PHONY: all build test test-windows vet lint demo dist dist-check test-systemd clean bench torture fuzz
 
 all: build
 
@@ -23,6 +23,14 @@ vet:
 test: vet
 	GOOS=windows $(GO) build ./...
 	$(GO) test -race -timeout 15m ./...
+
+# Every package's tests and the demo as Windows binaries under wine, in a
+# Debian 13 chroot kept in WINE_CACHE (root, debootstrap, about 2.5 GB; see
+# README). PKGS narrows it to some packages, without the demo:
+# make test-windows PKGS=./daemon/journal
+PKGS ?=
+test-windows:
+	bash install/wine/test-windows.sh $(PKGS)
 
 # Static analysis beyond vet (unused code, simplifications), pinned.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2

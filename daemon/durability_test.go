@@ -226,9 +226,16 @@ func TestCorruptJournalMovedAside(t *testing.T) {
 	if kept, err := os.ReadFile(aside[0]); err != nil || !bytes.Equal(kept, garbage) {
 		t.Errorf("the corrupt journal was not kept as it was (%v)", err)
 	}
+	// Decoded, because JSON escapes the backslashes of Windows paths.
 	var loud bool
 	for _, line := range strings.Split(h.logs.String(), "\n") {
-		loud = loud || strings.Contains(line, `"level":"error"`) && strings.Contains(line, "journal is corrupt") && strings.Contains(line, aside[0])
+		var entry struct {
+			Level   string `json:"level"`
+			Message string `json:"message"`
+			MovedTo string `json:"moved_to"`
+		}
+		loud = loud || json.Unmarshal([]byte(line), &entry) == nil && entry.Level == "error" &&
+			strings.Contains(entry.Message, "journal is corrupt") && entry.MovedTo == aside[0]
 	}
 	if !loud {
 		t.Errorf("no error naming the moved-aside file in the logs:\n%s", h.logs)

@@ -86,7 +86,7 @@ func New(opts Options) (*Service, error) {
 	}
 
 	s := &Service{opts: opts, log: opts.Logger}
-	s.prog = &program{run: opts.Run, log: opts.Logger, stopTimeout: opts.StopTimeout}
+	s.prog = newProgram(opts.Run, opts.Logger, opts.StopTimeout)
 	cfg, err := serviceConfig(opts.Executable, opts.ConfigPath)
 	if err != nil {
 		return nil, err
@@ -238,10 +238,7 @@ func (s *Service) RunService(ctx context.Context) error {
 		defer stop()
 		return cleanExit(s.opts.Run(ctx))
 	}
-	if err := s.svc.Run(); err != nil {
-		return err
-	}
-	return cleanExit(s.prog.err)
+	return runManaged(s.svc.Run, s.prog)
 }
 
 func cleanExit(err error) error {
@@ -259,7 +256,12 @@ type program struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
-	err    error // the daemon's result, valid once done is closed
+	failed chan struct{} // closed when the daemon ended without Stop
+	err    error         // the daemon's result, valid once done is closed
+}
+
+func newProgram(run func(ctx context.Context) error, log zerolog.Logger, stopTimeout time.Duration) *program {
+	return &program{run: run, log: log, stopTimeout: stopTimeout, failed: make(chan struct{})}
 }
 
 func (p *program) Start(service.Service) error {
@@ -270,7 +272,7 @@ func (p *program) Start(service.Service) error {
 		defer close(p.done)
 		p.err = p.run(ctx)
 		if ctx.Err() == nil {
-			daemonExited(p.log, p.err)
+			close(p.failed)
 		}
 	}()
 	return nil

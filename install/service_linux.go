@@ -73,7 +73,3 @@ func checkUninstall() error {
 	}
 	return nil
 }
-
-// daemonExited needs nothing on systemd: program.wait returns and the
-// process exits with the daemon's error.
-func daemonExited(zerolog.Logger, error) {}

@@ -7,5 +7,3 @@ import "github.com/rs/zerolog"
 func prepareInstall(string, zerolog.Logger) error { return nil }
 
 func checkUninstall() error { return nil }
-
-func daemonExited(zerolog.Logger, error) {}

@@ -3,6 +3,8 @@ package install
 import (
 	"context"
 	"errors"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -15,11 +17,15 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestServiceConfig(t *testing.T) {
-	cfg, err := serviceConfig("/usr/bin/mews-keyd", "/etc/mews-keyd/config.toml")
+	exe, conf := "/usr/bin/mews-keyd", "/etc/mews-keyd/config.toml"
+	if runtime.GOOS == "windows" {
+		exe, conf = `C:\Program Files\mews-keyd\mews-keyd.exe`, `C:\ProgramData\mews-keyd\config.toml`
+	}
+	cfg, err := serviceConfig(exe, conf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := strings.Join(cfg.Arguments, " "), "run --config /etc/mews-keyd/config.toml"; got != want {
+	if got, want := strings.Join(cfg.Arguments, " "), "run --config "+conf; got != want {
 		t.Errorf("arguments %q, want %q", got, want)
 	}
 	if cfg.Name != Name {
@@ -38,8 +44,10 @@ func TestServiceConfig(t *testing.T) {
 			t.Errorf("option %s = %#v, want %#v", k, cfg.Option[k], v)
 		}
 	}
+	// The unit (unit_test.go) only matters, and is only checked, where
+	// systemd runs.
 	unit, _ := cfg.Option["SystemdScript"].(string)
-	if !strings.Contains(unit, "ExecStart=/usr/bin/mews-keyd run --config /etc/mews-keyd/config.toml\n") {
+	if runtime.GOOS != "windows" && !strings.Contains(unit, "ExecStart="+exe+" run --config "+conf+"\n") {
 		t.Errorf("SystemdScript is not the rendered unit:\n%s", unit)
 	}
 }
@@ -71,15 +79,11 @@ func TestStatusString(t *testing.T) {
 
 func TestProgramStopCancelsAndWaits(t *testing.T) {
 	finished := make(chan struct{})
-	p := &program{
-		log:         zerolog.Nop(),
-		stopTimeout: time.Minute,
-		run: func(ctx context.Context) error {
-			<-ctx.Done()
-			close(finished)
-			return ctx.Err()
-		},
-	}
+	p := newProgram(func(ctx context.Context) error {
+		<-ctx.Done()
+		close(finished)
+		return ctx.Err()
+	}, zerolog.Nop(), time.Minute)
 	if err := p.Start(nil); err != nil {
 		t.Fatal(err)
 	}
@@ -98,14 +102,10 @@ func TestProgramStopCancelsAndWaits(t *testing.T) {
 
 func TestProgramStopIsBounded(t *testing.T) {
 	release := make(chan struct{})
-	p := &program{
-		log:         zerolog.Nop(),
-		stopTimeout: 20 * time.Millisecond,
-		run: func(context.Context) error {
-			<-release // ignores cancellation, as a hung daemon would
-			return nil
-		},
-	}
+	p := newProgram(func(context.Context) error {
+		<-release // ignores cancellation, as a hung daemon would
+		return nil
+	}, zerolog.Nop(), 20*time.Millisecond)
 	if err := p.Start(nil); err != nil {
 		t.Fatal(err)
 	}
@@ -121,11 +121,7 @@ func TestProgramStopIsBounded(t *testing.T) {
 // exits with its error and systemd restarts it.
 func TestProgramWaitReturnsWhenDaemonFails(t *testing.T) {
 	boom := errors.New("journal corrupt")
-	p := &program{
-		log:         zerolog.Nop(),
-		stopTimeout: time.Minute,
-		run:         func(context.Context) error { return boom },
-	}
+	p := newProgram(func(context.Context) error { return boom }, zerolog.Nop(), time.Minute)
 	if err := p.Start(nil); err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +157,7 @@ func TestNewMakesConfigPathAbsolute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(s.opts.ConfigPath, "/") {
+	if !filepath.IsAbs(s.opts.ConfigPath) {
 		t.Errorf("config path %q is not absolute", s.opts.ConfigPath)
 	}
 }

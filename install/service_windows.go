@@ -1,7 +1,6 @@
 package install
 
 import (
-	"os"
 	"path/filepath"
 
 	"github.com/rs/zerolog"
@@ -21,10 +20,24 @@ func prepareInstall(string, zerolog.Logger) error {
 
 func checkUninstall() error { return nil }
 
-// daemonExited ends the process when the daemon fails on its own under the
-// service control manager: the SCM only applies its restart action to a
-// service process that dies, not to one that reports a clean stop.
-func daemonExited(log zerolog.Logger, err error) {
-	log.Error().Err(err).Msg("daemon stopped unexpectedly; exiting so the service manager restarts it")
-	os.Exit(1)
+// runManaged runs the service under the service control manager. The SCM
+// applies its restart action only to a service process that dies, not to
+// one that reports a clean stop, and kardianos' Run returns only when the
+// SCM stops the service. So when the daemon fails on its own, runManaged
+// returns its error at once, while the SCM still counts the service as
+// running, and main exits with it.
+func runManaged(run func() error, p *program) error {
+	ran := make(chan error, 1)
+	go func() { ran <- run() }()
+	select {
+	case err := <-ran:
+		if err != nil {
+			return err
+		}
+		return cleanExit(p.err)
+	case <-p.failed:
+		// A service's stderr goes nowhere: main's message would be lost.
+		p.log.Error().Err(p.err).Msg("daemon stopped unexpectedly; exiting so the service manager restarts it")
+		return p.err
+	}
 }

@@ -1,3 +1,9 @@
+//go:build !windows
+
+// The unit is produced and used where systemd runs, and its paths are
+// checked as paths of that system: on Windows "/usr/bin/mews-keyd" is not
+// absolute.
+
 package install
 
 import (

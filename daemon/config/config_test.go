@@ -430,6 +430,21 @@ func TestWindowsEditorFile(t *testing.T) {
 	}
 }
 
+// A path from the root is used as given. On Windows "/srv/keyd/state" has
+// no drive letter, so it is not "absolute", but it names a folder on the
+// current drive, not one inside the config folder. (TestParseErrors'
+// unreadable token file checks the same for *_file paths.)
+func TestRootedPathIsUsedAsGiven(t *testing.T) {
+	doc := base + "[daemon]\nstate_dir = \"/srv/keyd/state\"\n"
+	cfg, _, err := Parse(filepath.Join(t.TempDir(), "config.toml"), []byte(doc), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Daemon.StateDir != "/srv/keyd/state" {
+		t.Errorf("state_dir = %q, want /srv/keyd/state", cfg.Daemon.StateDir)
+	}
+}
+
 func TestDisabledDigitalKeysMayNameMissingEncoder(t *testing.T) {
 	// As in the SPEC example: the section is prepared before the encoder is.
 	_, _, err := Parse("config.toml", []byte(base+"[digital_keys]\nenabled = false\nencoder = \"mobile\"\n"), noEnv)

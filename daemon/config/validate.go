@@ -130,8 +130,12 @@ func checkToken(p *parser, key, source, tok string) error {
 
 func lastName(path string) string { return path[strings.LastIndexByte(path, '.')+1:] }
 
+// abs resolves path against the config folder unless it starts at a root:
+// on Windows "/srv/keyd" or "\srv\keyd" has no drive letter, so it is not
+// absolute, but it names a place on the current drive that the user typed
+// on purpose.
 func (p *parser) abs(path string) string {
-	if path == "" || filepath.IsAbs(path) {
+	if path == "" || filepath.IsAbs(path) || os.IsPathSeparator(path[0]) {
 		return path
 	}
 	return filepath.Join(p.dir, path)

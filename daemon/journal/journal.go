@@ -145,11 +145,16 @@ func Open(dir string, opts Options) (*Journal, error) {
 	return j, nil
 }
 
-// open opens the file, checks every page and entry, and creates the
-// buckets. Damage is reported as *corruptError; anything else (permissions,
-// the lock) as itself, so that a journal is only ever moved aside for
-// damage, never because it was busy or unreadable for other reasons.
+// open checks every page and entry of an existing file, then opens it for
+// writing and creates the buckets. Damage is reported as *corruptError;
+// anything else (permissions, the lock) as itself, so that a journal is only
+// ever moved aside for damage, never because it was busy or unreadable for
+// other reasons.
 func (j *Journal) open() error {
+	counts, complete, err := j.check()
+	if err != nil {
+		return err
+	}
 	db, err := openBolt(j.path, &bolt.Options{
 		Timeout:  j.opts.LockTimeout,
 		NoSync:   j.opts.UnsafeNoSync,
@@ -158,8 +163,7 @@ func (j *Journal) open() error {
 	if err != nil {
 		return err
 	}
-	counts, complete, err := verify(db)
-	if err == nil && !complete {
+	if !complete {
 		err = db.Update(func(tx *bolt.Tx) error {
 			for _, name := range allBuckets {
 				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -176,6 +180,31 @@ func (j *Journal) open() error {
 	j.db = db
 	j.counts = counts
 	return nil
+}
+
+// check verifies an existing journal read-only, and closes it whatever it
+// finds. Opened for writing, a damaged file could not be moved aside
+// exactly as it was: bbolt panics on a damaged freelist while opening, with
+// the file still open, and Windows refuses to rename an open file; and on
+// Windows bbolt first extends the file to its map size, so the copy kept
+// for support would no longer be the original. Read-only, bbolt changes
+// nothing and reads the freelist only inside verify, whose panics leave
+// the *bolt.DB to close. A missing or empty file has nothing to check.
+func (j *Journal) check() (counts [len(stepNames)]int, complete bool, err error) {
+	fi, err := os.Stat(j.path)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() == 0 {
+		// Opening for writing reports what is wrong with it, if anything.
+		return counts, false, nil
+	}
+	db, err := openBolt(j.path, &bolt.Options{Timeout: j.opts.LockTimeout, ReadOnly: true, OpenFile: j.opts.openFile})
+	if err != nil {
+		return counts, false, err
+	}
+	counts, complete, err = verify(db)
+	if cerr := db.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close after check: %w", cerr)
+	}
+	return counts, complete, err
 }
 
 // openBolt turns bbolt's complaints about a damaged file, including panics

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -188,9 +189,15 @@ func TestCorruptFileMovedAside(t *testing.T) {
 			if kept, err := os.ReadFile(aside); err != nil || !bytes.Equal(kept, damaged) {
 				t.Errorf("moved-aside file differs from the damaged one (%v)", err)
 			}
-			if !strings.Contains(logs.String(), `"level":"error"`) ||
-				!strings.Contains(logs.String(), path) || !strings.Contains(logs.String(), aside) {
-				t.Errorf("log does not name both files at error level: %s", logs.String())
+			// Decoded, because JSON escapes the backslashes of Windows paths.
+			var line struct {
+				Level   string `json:"level"`
+				Path    string `json:"path"`
+				MovedTo string `json:"moved_to"`
+			}
+			if err := json.Unmarshal(logs.Bytes(), &line); err != nil ||
+				line.Level != "error" || line.Path != path || line.MovedTo != aside {
+				t.Errorf("log does not name both files at error level (%v): %s", err, logs.String())
 			}
 			if _, isNew, err := j.Accept("cmd-0001", "frontdesk", "dev-1"); err != nil || !isNew {
 				t.Errorf("fresh journal: Accept = new %v, %v", isNew, err)

@@ -112,12 +112,12 @@ func TestNewFormats(t *testing.T) {
 			t.Errorf("console line %q", buf.String())
 		}
 	})
-	// Auto on a plain writer outside systemd: JSON, whether or not a
-	// service manager started us (Linux services log to stdout).
+	// Auto on a plain writer outside systemd and outside a service: JSON.
+	// (For a service see TestAutoService on each system.)
 	t.Run("auto not a terminal", func(t *testing.T) {
 		t.Setenv("JOURNAL_STREAM", "")
 		var buf bytes.Buffer
-		log, _, err := New(Options{Format: "auto", Service: true, Out: &buf})
+		log, _, err := New(Options{Format: "auto", Out: &buf})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,27 +8,13 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/rs/zerolog"
 )
 
-// A vendor program that hangs after starting a helper must not leave the
-// helper running: the whole process group is killed.
-func TestTimeoutKillsChildren(t *testing.T) {
-	enc, dir := open(t, nil, zerolog.Nop())
-	if _, err := issueAs(t, enc, "CHILD", 500*time.Millisecond); err == nil {
-		t.Fatal("CHILD succeeded")
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "child.pid"))
-	if err != nil {
-		t.Fatalf("the program did not start its child: %v", err)
-	}
-	pid, err := strconv.Atoi(string(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// SIGKILL is delivered asynchronously and there is no event to wait for
-	// in another process's death; poll /proc, bounded.
+// waitGone waits until pid has ended. SIGKILL is delivered asynchronously
+// and there is no event to wait for in another process's death; poll /proc,
+// bounded.
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for alive(t, pid) {
 		if time.Now().After(deadline) {

@@ -10,6 +10,7 @@ import (
 	osexec "os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +91,25 @@ func peak(dir string) int {
 		return 1
 	}
 	return 0
+}
+
+// A vendor program that hangs after starting a helper must not leave the
+// helper running: the whole process group (Linux) or job object (Windows)
+// is killed.
+func TestTimeoutKillsChildren(t *testing.T) {
+	enc, dir := open(t, nil, zerolog.Nop())
+	if _, err := issueAs(t, enc, "CHILD", 500*time.Millisecond); err == nil {
+		t.Fatal("CHILD succeeded")
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "child.pid"))
+	if err != nil {
+		t.Fatalf("the program did not start its child: %v", err)
+	}
+	pid, err := strconv.Atoi(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, pid)
 }
 
 func issueAs(t *testing.T, enc *exec.Encoder, lastName string, timeout time.Duration) (keys.Result, error) {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -75,9 +76,12 @@ const (
 type Call struct {
 	Op  Op
 	Req keys.Request
-	// Start is when the operation had the station to itself; End when it
-	// finished. Both are zero for an operation that never got the station.
-	Start, End time.Time
+	// Start is when the operation got the station to itself, End when it
+	// finished, as places (1, 2, ...) in the order of this encoder's starts
+	// and ends: two clock readings taken quickly can be equal (on Windows
+	// often), two places cannot. Both are zero for an operation that never
+	// got the station.
+	Start, End uint64
 	Err        error
 }
 
@@ -88,6 +92,9 @@ type Encoder struct {
 	// station admits one operation at a time, like a card encoder; a
 	// channel rather than a mutex so that waiting honours ctx.
 	station chan struct{}
+
+	// order hands out the places of Call.Start and Call.End.
+	order atomic.Uint64
 
 	mu     sync.Mutex
 	rng    *rand.Rand
@@ -173,8 +180,8 @@ func (e *Encoder) run(ctx context.Context, op Op, req keys.Request) (res keys.Re
 	if err := ctx.Err(); err != nil {
 		return keys.Result{}, notCut(ctx, "waiting for the encoder")
 	}
-	call.Start = time.Now()
-	defer func() { call.End = time.Now() }()
+	call.Start = e.order.Add(1)
+	defer func() { call.End = e.order.Add(1) }()
 
 	e.log.Debug().Str(fieldOp, string(op)).Str(fieldReservation, req.ReservationNumber).
 		Strs(fieldRooms, req.Rooms).Str(fieldGuest, req.Guest.LastName).Msg("simulating key operation")

@@ -21,7 +21,15 @@ import (
 	"github.com/mews-keyd/mews-keyd/keys/wire"
 )
 
+// childEnv marks the helper CHILD starts: this program again, which only
+// sleeps (sleep(1) is not on Windows).
+const childEnv = "ENCODER_CHILD"
+
 func main() {
+	if os.Getenv(childEnv) != "" {
+		time.Sleep(time.Hour)
+		return
+	}
 	in, err := io.ReadAll(os.Stdin)
 	if err != nil {
 		fail(err)
@@ -50,7 +58,12 @@ func main() {
 	case "HANG":
 		time.Sleep(time.Hour)
 	case "CHILD":
-		child := exec.Command("sleep", "300")
+		self, err := os.Executable()
+		if err != nil {
+			fail(err)
+		}
+		child := exec.Command(self)
+		child.Env = append(os.Environ(), childEnv+"=1")
 		if err := child.Start(); err != nil {
 			fail(err)
 		}
