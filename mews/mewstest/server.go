@@ -279,6 +279,9 @@ type store struct {
 	reservations ordered[mews.Reservation]
 	commands     ordered[*command]
 	tokens       ordered[*tokenRecord]
+	// cutterSettings are the key cutters' settings in Mews (API URL and
+	// Data JSON), by device id; every command for the device carries them.
+	cutterSettings map[string]KeyCutterSettings
 }
 
 func newStore() store {
@@ -289,6 +292,8 @@ func newStore() store {
 		reservations: newOrdered[mews.Reservation](),
 		commands:     newOrdered[*command](),
 		tokens:       newOrdered[*tokenRecord](),
+
+		cutterSettings: map[string]KeyCutterSettings{},
 	}
 }
 
