@@ -1,0 +1,192 @@
+package daemon_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mews-keyd/mews-keyd/keys/fias/fiastest"
+	"github.com/mews-keyd/mews-keyd/keys/salto/saltotest"
+	"github.com/mews-keyd/mews-keyd/mews"
+	"github.com/mews-keyd/mews-keyd/mews/mewstest"
+)
+
+// lobbyCutter is a key cutter whose identifier, 2, is the FIAS key coder
+// (KC) that cuts its cards.
+var lobbyCutter = mews.Device{ID: "5a0c7a5e-1f0b-4c61-8a7e-2b8d9c0e1f23", Type: mews.DeviceKeyCutter, Name: "Lobby encoder", Identifier: "2"}
+
+// startFromMews runs a daemon that serves every key cutter from its
+// settings in Mews; extra is appended before the key cutters.
+func startFromMews(t *testing.T, srv *mewstest.Server, extra string) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	text := fmt.Sprintf(`
+%smax_command_age = "30m"
+reconcile_interval = "1h"
+
+[daemon]
+state_dir = %q
+
+[log]
+level = "debug"
+%s
+[[key_cutters]]
+device_id = "*"
+from_mews = true
+`, srv.MewsTOML(), dir, extra)
+	return launch(t, srv, dir, text, zerolog.DebugLevel)
+}
+
+func listenFIAS(t *testing.T) *fiastest.Lock {
+	t.Helper()
+	lock, err := fiastest.Listen(fiastest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lock.Close() })
+	return lock
+}
+
+// TestFromMewsCutsWithoutEncoders: key cutters described in Mews cut keys
+// with no [[encoders]] at all: a FiasProtocol one through the FIAS lock
+// system at its API URL, with its identifier as KC; an
+// IndustryStandardProtocol one through Salto, with its identifier as the
+// encoder. Both show in the health report.
+func TestFromMewsCutsWithoutEncoders(t *testing.T) {
+	lock := listenFIAS(t)
+	salto, err := saltotest.Listen(saltotest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { salto.Close() })
+	srv := mewstest.NewServer()
+	t.Cleanup(srv.Close)
+	srv.AddDevice(lobbyCutter)
+	srv.SetKeyCutterSettings(lobbyCutter.ID, mewstest.KeyCutterSettings{APIURL: "http://" + lock.Addr(), Data: `{"Type": "FiasProtocol"}`})
+	srv.SetKeyCutterSettings(mewstest.KeyCutter2.ID, mewstest.KeyCutterSettings{APIURL: "http://" + salto.Addr() + "/", Data: `{"Type": "IndustryStandardProtocol", "MobileKeys": "false"}`})
+	h := startFromMews(t, srv, "[from_mews]\ntime_zone = \"Europe/Prague\"\n")
+
+	fiasCmd := h.cut(lobbyCutter, mewstest.ReservationArriving, 2)
+	saltoCmd := h.cut(mewstest.KeyCutter2, mewstest.ReservationArriving, 1)
+	h.waitFinal(fiasCmd, saltoCmd)
+	assertState(t, srv, fiasCmd, mews.CommandProcessed, "2 keys")
+	assertState(t, srv, saltoCmd, mews.CommandProcessed, "1 key")
+
+	kr, ok := fiastest.Last(lock.Received(), "KR")
+	if !ok {
+		t.Fatal("the lock system received no KR")
+	}
+	if kc, rn := kr.Get("KC"), kr.Get("RN"); kc != "2" || rn != "102" {
+		t.Errorf("KR KC = %q, RN = %q, want 2 and 102 (record %s)", kc, rn, kr)
+	}
+	cn, ok := saltotest.Last(salto.Received(), "CN")
+	if !ok {
+		t.Fatal("Salto received no CN")
+	}
+	if enc := cn.Msg.Field(1); enc != mewstest.KeyCutter2.Identifier {
+		t.Errorf("CN encoder %q, want %q", enc, mewstest.KeyCutter2.Identifier)
+	}
+
+	var names []string
+	for _, e := range h.d.Health().Encoders {
+		names = append(names, e.Name)
+	}
+	want := []string{"fias " + lock.Addr() + " KC 2", "salto " + salto.Addr()}
+	if fmt.Sprint(names) != fmt.Sprint(want) {
+		t.Errorf("health lists encoders %q, want %q", names, want)
+	}
+
+	// The same lock server and key coder: the same station, the same link.
+	again := h.cut(lobbyCutter, mewstest.ReservationArriving, 1)
+	h.waitFinal(again)
+	assertState(t, srv, again, mews.CommandProcessed, "1 key")
+	if n := lock.Connects(); n != 1 {
+		t.Errorf("%d connections to the lock system, want 1", n)
+	}
+	if n := len(h.d.Health().Encoders); n != 2 {
+		t.Errorf("%d encoders after a second card, want 2", n)
+	}
+}
+
+// TestFromMewsRefusals: settings in Mews this daemon cannot serve end in
+// Error with a note that says why, and touch no lock system.
+func TestFromMewsRefusals(t *testing.T) {
+	lock := listenFIAS(t)
+	srv := mewstest.NewServer()
+	t.Cleanup(srv.Close)
+	h := startFromMews(t, srv, "[from_mews]\nallowed_hosts = [\"10.0.0.0/8\"]\n")
+
+	for _, tt := range []struct {
+		name     string
+		settings mewstest.KeyCutterSettings
+		note     string
+	}{
+		{"unsupported type", mewstest.KeyCutterSettings{APIURL: "http://10.0.0.5:8090", Data: `{"Type": "OnityKeyCutter"}`},
+			`the key cutter's lock type "OnityKeyCutter" in Mews is not spoken natively by mews-keyd yet; configure an exec or http encoder for this key cutter`},
+		{"bad Data JSON", mewstest.KeyCutterSettings{APIURL: "http://10.0.0.5:8090", Data: `{"Type": "FiasProtocol"`},
+			"the key cutter's Data JSON in Mews is not valid: "},
+		{"no Data JSON", mewstest.KeyCutterSettings{APIURL: "http://10.0.0.5:8090"},
+			"the key cutter's Data JSON in Mews is not valid: it is empty"},
+		{"API URL outside allowed_hosts", mewstest.KeyCutterSettings{APIURL: "http://" + lock.Addr(), Data: `{"Type": "FiasProtocol"}`},
+			"the key cutter's API URL in Mews points to 127.0.0.1, which [from_mews] allowed_hosts does not allow; nothing was sent to it"},
+		{"API URL without port", mewstest.KeyCutterSettings{APIURL: "http://10.0.0.5", Data: `{"Type": "FiasProtocol"}`},
+			`the key cutter's API URL in Mews ("http://10.0.0.5") names no port`},
+	} {
+		// Not subtests: the harness fails the test that started it.
+		t.Log(tt.name)
+		srv.SetKeyCutterSettings(mewstest.KeyCutter1.ID, tt.settings)
+		id := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
+		h.waitFinal(id)
+		assertState(t, srv, id, mews.CommandError, tt.note)
+	}
+	if n := lock.Connects(); n != 0 {
+		t.Errorf("%d connections to a lock system outside allowed_hosts", n)
+	}
+	if enc := h.d.Health().Encoders; len(enc) != 0 {
+		t.Errorf("encoders opened for refused settings: %+v", enc)
+	}
+}
+
+// TestFromMewsExplicitEntryWins: a key cutter with its own entry is served
+// by that entry's encoder whatever Mews says; "*" serves the others, and
+// the next command uses settings changed in Mews meanwhile.
+func TestFromMewsExplicitEntryWins(t *testing.T) {
+	first, second := listenFIAS(t), listenFIAS(t)
+	srv := mewstest.NewServer()
+	t.Cleanup(srv.Close)
+	srv.AddDevice(lobbyCutter)
+	srv.SetKeyCutterSettings(mewstest.KeyCutter1.ID, mewstest.KeyCutterSettings{APIURL: "http://10.0.0.5:1", Data: `{"Type": "OnityKeyCutter"}`})
+	srv.SetKeyCutterSettings(lobbyCutter.ID, mewstest.KeyCutterSettings{APIURL: "http://" + first.Addr(), Data: `{"Type": "FiasProtocol"}`})
+	h := startFromMews(t, srv, fmt.Sprintf(`
+[[encoders]]
+name = "desk-1"
+driver = "sim"
+timeout = "5s"
+
+[[key_cutters]]
+device_id = %q
+encoder = "desk-1"
+`, mewstest.KeyCutter1.ID))
+
+	explicit := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
+	lobby := h.cut(lobbyCutter, mewstest.ReservationArriving, 1)
+	h.waitFinal(explicit, lobby)
+	assertState(t, srv, explicit, mews.CommandProcessed, "1 key")
+	assertState(t, srv, lobby, mews.CommandProcessed, "1 key")
+	if n := fiastest.Count(first.Received(), "KR"); n != 1 {
+		t.Errorf("first lock system got %d KR, want 1", n)
+	}
+
+	srv.SetKeyCutterSettings(lobbyCutter.ID, mewstest.KeyCutterSettings{APIURL: "http://" + second.Addr(), Data: `{"Type": "FiasProtocol"}`})
+	moved := h.cut(lobbyCutter, mewstest.ReservationArriving, 1)
+	h.waitFinal(moved)
+	assertState(t, srv, moved, mews.CommandProcessed, "1 key")
+	if n := fiastest.Count(second.Received(), "KR"); n != 1 {
+		t.Errorf("the lock system Mews names now got %d KR, want 1", n)
+	}
+	if !strings.Contains(h.logs.String(), "desk-1") {
+		t.Error("the explicit encoder never logged")
+	}
+}
