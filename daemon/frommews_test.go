@@ -1,11 +1,17 @@
 package daemon_test
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
+
+	"github.com/mews-keyd/mews-keyd/daemon"
+	"github.com/mews-keyd/mews-keyd/daemon/config"
 
 	"github.com/mews-keyd/mews-keyd/keys/fias/fiastest"
 	"github.com/mews-keyd/mews-keyd/keys/salto/saltotest"
@@ -188,5 +194,29 @@ encoder = "desk-1"
 	}
 	if !strings.Contains(h.logs.String(), "desk-1") {
 		t.Error("the explicit encoder never logged")
+	}
+}
+
+// TestCheckFromMews: `check` passes a "*" entry and names the KeyCutters it
+// serves from their settings in Mews, leaving out the ones with an entry
+// of their own.
+func TestCheckFromMews(t *testing.T) {
+	srv := mewstest.NewServer()
+	t.Cleanup(srv.Close)
+	text := configText(srv, filepath.Join(t.TempDir(), "state"), encoders+"\n[[key_cutters]]\ndevice_id = \"*\"\nfrom_mews = true\n")
+	cfg, _, err := config.Parse("test.toml", []byte(text), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if daemon.Check(context.Background(), cfg, daemon.Deps{Logger: zerolog.Nop(), Version: "test"}, daemon.CheckOptions{Progress: &out}).Failed() > 0 {
+		t.Errorf("check failed:\n%s", out.String())
+	}
+	want := fmt.Sprintf("ok    key cutter *: %q in Mews → its settings in Mews", mewstest.KeyCutter2.Name)
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("check output lacks %q:\n%s", want, out.String())
+	}
+	if strings.Contains(out.String(), fmt.Sprintf("%q in Mews → its settings", mewstest.KeyCutter1.Name)) {
+		t.Errorf("check says KeyCutter1, which has its own entry, is served from Mews:\n%s", out.String())
 	}
 }
