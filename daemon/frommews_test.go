@@ -28,7 +28,11 @@ var lobbyCutter = mews.Device{ID: "5a0c7a5e-1f0b-4c61-8a7e-2b8d9c0e1f23", Type: 
 func startFromMews(t *testing.T, srv *mewstest.Server, extra string) *harness {
 	t.Helper()
 	dir := t.TempDir()
-	text := fmt.Sprintf(`
+	return launch(t, srv, dir, fromMewsText(srv, dir, extra), zerolog.DebugLevel)
+}
+
+func fromMewsText(srv *mewstest.Server, dir, extra string) string {
+	return fmt.Sprintf(`
 %smax_command_age = "30m"
 reconcile_interval = "1h"
 
@@ -42,7 +46,6 @@ level = "debug"
 device_id = "*"
 from_mews = true
 `, srv.MewsTOML(), dir, extra)
-	return launch(t, srv, dir, text, zerolog.DebugLevel)
 }
 
 func listenFIAS(t *testing.T) *fiastest.Lock {
@@ -218,5 +221,44 @@ func TestCheckFromMews(t *testing.T) {
 	}
 	if strings.Contains(out.String(), fmt.Sprintf("%q in Mews → its settings", mewstest.KeyCutter1.Name)) {
 		t.Errorf("check says KeyCutter1, which has its own entry, is served from Mews:\n%s", out.String())
+	}
+}
+
+// TestFromMewsReload: a reload closes the encoders opened from settings in
+// Mews; the next command opens its encoder again, with the new
+// configuration.
+func TestFromMewsReload(t *testing.T) {
+	lock := listenFIAS(t)
+	srv := mewstest.NewServer()
+	t.Cleanup(srv.Close)
+	srv.AddDevice(lobbyCutter)
+	srv.SetKeyCutterSettings(lobbyCutter.ID, mewstest.KeyCutterSettings{APIURL: "http://" + lock.Addr(), Data: `{"Type": "FiasProtocol"}`})
+	h := startFromMews(t, srv, "")
+	before := h.cut(lobbyCutter, mewstest.ReservationArriving, 1)
+	h.waitFinal(before)
+	assertState(t, srv, before, mews.CommandProcessed, "1 key")
+
+	cfg, _, err := config.Parse("test.toml", []byte(fromMewsText(srv, h.dir, "[from_mews]\nfias_workstation = \"9\"\n")), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := h.d.Reload(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if enc := h.d.Health().Encoders; len(enc) != 0 {
+		t.Errorf("encoders still listed after the reload: %+v", enc)
+	}
+
+	after := h.cut(lobbyCutter, mewstest.ReservationArriving, 1)
+	h.waitFinal(after)
+	assertState(t, srv, after, mews.CommandProcessed, "1 key")
+	kr, _ := fiastest.Last(lock.Received(), "KR")
+	if ws := kr.Get("WS"); ws != "9" {
+		t.Errorf("KR after the reload has WS %q, want 9 (record %s)", ws, kr)
+	}
+	if n := lock.Connects(); n != 2 {
+		t.Errorf("%d connections to the lock system, want 2: one before the reload, one after", n)
 	}
 }
