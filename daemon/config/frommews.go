@@ -26,8 +26,6 @@ type FromMews struct {
 	FIASRole      string        `toml:"fias_role"`
 	FIASAllowFrom []string      `toml:"fias_allow_from"`
 	Timeout       keys.Duration `toml:"timeout"`
-
-	allowed []netip.Prefix
 }
 
 // FIAS roles.
@@ -45,21 +43,22 @@ func defaultFromMews() FromMews {
 	}
 }
 
-// Allows reports whether a key cutter's API URL may point to ip.
+// Allows reports whether a key cutter's API URL may point to ip. Entries
+// that are not IPs or CIDRs (refused when the file was read) allow nothing.
 func (f *FromMews) Allows(ip netip.Addr) bool {
 	ip = ip.Unmap()
-	return slices.ContainsFunc(f.allowed, func(p netip.Prefix) bool { return p.Contains(ip) })
+	return slices.ContainsFunc(f.AllowedHosts, func(h string) bool {
+		pfx, err := ParsePrefix(h)
+		return err == nil && pfx.Contains(ip)
+	})
 }
 
 func (p *parser) fromMews(cfg *Config) error {
 	f := &cfg.FromMews
-	f.allowed = f.allowed[:0]
 	for _, h := range f.AllowedHosts {
-		pfx, err := ParsePrefix(h)
-		if err != nil {
+		if _, err := ParsePrefix(h); err != nil {
 			return p.errorf("from_mews.allowed_hosts", "%v", err)
 		}
-		f.allowed = append(f.allowed, pfx)
 	}
 	for _, h := range f.FIASAllowFrom {
 		if _, err := ParsePrefix(h); err != nil {
