@@ -30,6 +30,11 @@ const (
 	typeStandard = "IndustryStandardProtocol"
 )
 
+// idleClose is how long an encoder opened from settings in Mews stays open
+// without a command: a key cutter removed or moved in Mews must not keep a
+// link to its old lock server forever.
+const idleClose = time.Hour
+
 // resolveTimeout bounds the name lookup of an API URL's host. It runs on
 // the intake goroutine, which admits nothing else meanwhile.
 const resolveTimeout = 5 * time.Second
@@ -47,9 +52,20 @@ type described struct {
 	open func(ec config.Encoder, replaces *station) (*station, error)
 	// prev is the previous routing's set, whose stations are retired.
 	prev *described
+	now  func() time.Time
 
 	mu       sync.Mutex
 	stations map[string]*station // by name
+	// used is when each station last got a command; idle holds the
+	// stations closeIdle retired, until one of that name opens again.
+	used map[string]time.Time
+	idle map[string]*station
+}
+
+func newDescribed(cfg config.FromMews, prev *described, now func() time.Time,
+	open func(ec config.Encoder, replaces *station) (*station, error)) *described {
+	return &described{cfg: cfg, prev: prev, now: now, open: open,
+		stations: map[string]*station{}, used: map[string]time.Time{}, idle: map[string]*station{}}
 }
 
 // all returns the stations opened so far, by name.
@@ -87,17 +103,42 @@ func (d *described) station(data *mews.KeyCutterData) (*station, *refusal) {
 	if ref != nil {
 		return nil, ref
 	}
-	if st := d.get(ec.Name); st != nil {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if st := d.stations[ec.Name]; st != nil {
+		d.used[ec.Name] = d.now()
 		return st, nil
 	}
-	st, err := d.open(ec, d.prev.get(ec.Name))
+	// One station per encoder at a time: a new one starts once the one it
+	// replaces, retired by a reload or for idleness, has finished.
+	replaces := d.idle[ec.Name]
+	if replaces == nil {
+		replaces = d.prev.get(ec.Name)
+	}
+	st, err := d.open(ec, replaces)
 	if err != nil {
 		return nil, &refusal{note: "the key cutter's settings in Mews cannot be used: " + err.Error(), cause: err}
 	}
-	d.mu.Lock()
-	d.stations[ec.Name] = st
-	d.mu.Unlock()
+	delete(d.idle, ec.Name)
+	d.stations[ec.Name], d.used[ec.Name] = st, d.now()
 	return st, nil
+}
+
+// closeIdle retires the stations that got no command for idleClose and
+// have none queued.
+func (d *described) closeIdle() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for name, st := range d.stations {
+		if d.now().Sub(d.used[name]) < idleClose || st.depth() > 0 {
+			continue
+		}
+		st.log.Info().Msg("closing the encoder opened from the key cutter's settings in Mews: no command for an hour")
+		st.retire()
+		delete(d.stations, name)
+		delete(d.used, name)
+		d.idle[name] = st
+	}
 }
 
 // encoder builds the encoder a key cutter's settings in Mews describe.

@@ -94,6 +94,7 @@ func (in *intake) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-beat.C:
+			in.route.Load().described.closeIdle()
 		case <-in.hints.Ready():
 			ids, seen := in.hints.Take(maxBatch)
 			in.fetchAndAdmit(ctx, ids, seen)

@@ -49,15 +49,15 @@ func (d *Daemon) buildRouting(cfg *config.Config, prev *routing) (r *routing, op
 		stations: map[string]*station{},
 		cutters:  map[string]target{},
 		rooms:    cfg.Rooms,
-		described: &described{cfg: cfg.FromMews, prev: prev.describedSet(), stations: map[string]*station{},
-			open: func(ec config.Encoder, replaces *station) (*station, error) {
+		described: newDescribed(cfg.FromMews, prev.describedSet(), d.now,
+			func(ec config.Encoder, replaces *station) (*station, error) {
 				st, err := d.openStation(ec, cfg.Rooms)
 				if err == nil {
 					st.log.Info().Msg("encoder opened from the key cutter's settings in Mews")
 					d.startStation(st, replaces)
 				}
 				return st, err
-			}},
+			}),
 	}
 	defer func() {
 		if err != nil {
