@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -260,5 +261,30 @@ func TestFromMewsReload(t *testing.T) {
 	}
 	if n := lock.Connects(); n != 2 {
 		t.Errorf("%d connections to the lock system, want 2: one before the reload, one after", n)
+	}
+}
+
+// TestFromMewsFIASListens: with fias_role = "listen" the FIAS lock system
+// connects to mews-keyd on the API URL's port, from the API URL's host.
+func TestFromMewsFIASListens(t *testing.T) {
+	probe, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := probe.Addr().String()
+	probe.Close()
+	lock := fiastest.Dial(addr, fiastest.Options{})
+	t.Cleanup(func() { lock.Close() })
+	srv := mewstest.NewServer()
+	t.Cleanup(srv.Close)
+	srv.AddDevice(lobbyCutter)
+	srv.SetKeyCutterSettings(lobbyCutter.ID, mewstest.KeyCutterSettings{APIURL: "http://" + addr, Data: `{"Type": "FiasProtocol"}`})
+	h := startFromMews(t, srv, "[from_mews]\nfias_role = \"listen\"\n")
+
+	id := h.cut(lobbyCutter, mewstest.ReservationArriving, 1)
+	h.waitFinal(id)
+	assertState(t, srv, id, mews.CommandProcessed, "1 key")
+	if kr, ok := fiastest.Last(lock.Received(), "KR"); !ok || kr.Get("KC") != "2" {
+		t.Errorf("the lock system got KR %v (%v), want one with KC 2", kr, ok)
 	}
 }
