@@ -288,3 +288,26 @@ func TestFromMewsFIASListens(t *testing.T) {
 		t.Errorf("the lock system got KR %v (%v), want one with KC 2", kr, ok)
 	}
 }
+
+// TestFromMewsSaltoMobileKeys: "MobileKeys": "true" in the Data JSON sends
+// Salto JustIN mobile keys (CNM) instead of cutting cards.
+func TestFromMewsSaltoMobileKeys(t *testing.T) {
+	salto, err := saltotest.Listen(saltotest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { salto.Close() })
+	srv := mewstest.NewServer()
+	t.Cleanup(srv.Close)
+	srv.SetKeyCutterSettings(mewstest.KeyCutter2.ID, mewstest.KeyCutterSettings{APIURL: "http://" + salto.Addr(), Data: `{"Type": "IndustryStandardProtocol", "MobileKeys": "true"}`})
+	h := startFromMews(t, srv, "")
+	id := h.cut(mewstest.KeyCutter2, mewstest.ReservationArriving, 1)
+	h.waitFinal(id)
+	assertState(t, srv, id, mews.CommandProcessed, "")
+	if _, ok := saltotest.Last(salto.Received(), "CNM"); !ok {
+		t.Errorf("Salto received no CNM: %v", salto.Received())
+	}
+	if enc := h.d.Health().Encoders; len(enc) != 1 || enc[0].Name != "salto "+salto.Addr()+" mobile" {
+		t.Errorf("encoders %+v, want one named salto %s mobile", enc, salto.Addr())
+	}
+}
