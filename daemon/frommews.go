@@ -158,9 +158,11 @@ func (d *described) encoder(data *mews.KeyCutterData) (config.Encoder, *refusal)
 	addr := net.JoinHostPort(ip.String(), port)
 	ec := config.Encoder{Timeout: d.cfg.Timeout}
 	if typ == typeFIAS {
+		// One link per lock server for all its key cutters: KC is each
+		// command's key cutter identifier.
 		c := fias.DefaultConfig()
-		c.Workstation, c.EncoderStation, c.TimeZone = d.cfg.FIASWorkstation, data.KeyCutterID, d.cfg.TimeZone
-		ec.Name = fmt.Sprintf("fias %s KC %s", addr, data.KeyCutterID)
+		c.Workstation, c.KCFromKeyCutter, c.TimeZone = d.cfg.FIASWorkstation, true, d.cfg.TimeZone
+		ec.Name = "fias " + addr
 		if d.cfg.FIASRole == config.FIASListen {
 			// The lock system connects to us, on the API URL's port, from
 			// the listed addresses or else from the API URL's host.
@@ -168,7 +170,7 @@ func (d *described) encoder(data *mews.KeyCutterData) (config.Encoder, *refusal)
 			if len(c.AllowFrom) == 0 {
 				c.AllowFrom = []string{ip.String()}
 			}
-			ec.Name = fmt.Sprintf("fias listening on %s KC %s", port, data.KeyCutterID)
+			ec.Name = "fias listening on port " + port
 		} else {
 			c.Address = addr
 		}

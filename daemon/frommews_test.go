@@ -75,6 +75,7 @@ func TestFromMewsCutsWithoutEncoders(t *testing.T) {
 	t.Cleanup(srv.Close)
 	srv.AddDevice(lobbyCutter)
 	srv.SetKeyCutterSettings(lobbyCutter.ID, mewstest.KeyCutterSettings{APIURL: "http://" + lock.Addr(), Data: `{"Type": "FiasProtocol"}`})
+	srv.SetKeyCutterSettings(mewstest.KeyCutter1.ID, mewstest.KeyCutterSettings{APIURL: "http://" + lock.Addr(), Data: `{"Type": "FiasProtocol"}`})
 	srv.SetKeyCutterSettings(mewstest.KeyCutter2.ID, mewstest.KeyCutterSettings{APIURL: "http://" + salto.Addr() + "/", Data: `{"Type": "IndustryStandardProtocol", "MobileKeys": "false"}`})
 	h := startFromMews(t, srv, "[from_mews]\ntime_zone = \"Europe/Prague\"\n")
 
@@ -103,15 +104,19 @@ func TestFromMewsCutsWithoutEncoders(t *testing.T) {
 	for _, e := range h.d.Health().Encoders {
 		names = append(names, e.Name)
 	}
-	want := []string{"fias " + lock.Addr() + " KC 2", "salto " + salto.Addr()}
+	want := []string{"fias " + lock.Addr(), "salto " + salto.Addr()}
 	if fmt.Sprint(names) != fmt.Sprint(want) {
 		t.Errorf("health lists encoders %q, want %q", names, want)
 	}
 
-	// The same lock server and key coder: the same station, the same link.
-	again := h.cut(lobbyCutter, mewstest.ReservationArriving, 1)
-	h.waitFinal(again)
-	assertState(t, srv, again, mews.CommandProcessed, "1 key")
+	// Another key cutter on the same lock server: the same station, the
+	// same link, its own KC.
+	other := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
+	h.waitFinal(other)
+	assertState(t, srv, other, mews.CommandProcessed, "1 key")
+	if kr, _ := fiastest.Last(lock.Received(), "KR"); kr.Get("KC") != mewstest.KeyCutter1.Identifier {
+		t.Errorf("KR for the second key cutter has KC %q, want %q", kr.Get("KC"), mewstest.KeyCutter1.Identifier)
+	}
 	if n := lock.Connects(); n != 1 {
 		t.Errorf("%d connections to the lock system, want 1", n)
 	}
