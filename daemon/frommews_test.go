@@ -13,6 +13,7 @@ import (
 
 	"github.com/mews-keyd/mews-keyd/daemon"
 	"github.com/mews-keyd/mews-keyd/daemon/config"
+	"github.com/mews-keyd/mews-keyd/daemon/journal"
 
 	"github.com/mews-keyd/mews-keyd/keys/fias/fiastest"
 	"github.com/mews-keyd/mews-keyd/keys/salto/saltotest"
@@ -314,5 +315,42 @@ func TestFromMewsSaltoMobileKeys(t *testing.T) {
 	}
 	if enc := h.d.Health().Encoders; len(enc) != 1 || enc[0].Name != "salto "+salto.Addr()+" mobile" {
 		t.Errorf("encoders %+v, want one named salto %s mobile", enc, salto.Addr())
+	}
+}
+
+// TestFromMewsResumesAcceptedCommands: commands of key cutters described
+// in Mews that a previous run accepted and never started are cut after a
+// restart through the lock system their settings name, or reported with
+// the note that says why not.
+func TestFromMewsResumesAcceptedCommands(t *testing.T) {
+	lock := listenFIAS(t)
+	srv := mewstest.NewServer()
+	t.Cleanup(srv.Close)
+	srv.AddDevice(lobbyCutter)
+	srv.SetKeyCutterSettings(lobbyCutter.ID, mewstest.KeyCutterSettings{APIURL: "http://" + lock.Addr(), Data: `{"Type": "FiasProtocol"}`})
+	srv.SetKeyCutterSettings(mewstest.KeyCutter2.ID, mewstest.KeyCutterSettings{APIURL: "http://10.0.0.5:1", Data: `{"Type": "HotekKeyCutter"}`})
+	served := mustCut(t, srv, lobbyCutter, mewstest.ReservationArriving, 1)
+	unsupported := mustCut(t, srv, mewstest.KeyCutter2, mewstest.ReservationArriving, 1)
+
+	dir := t.TempDir()
+	j, err := journal.Open(dir, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{served, unsupported} {
+		if _, _, err := j.Accept(id, "from-mews", "a key cutter"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	h := launch(t, srv, dir, fromMewsText(srv, dir, ""), zerolog.DebugLevel)
+	h.waitFinal(served, unsupported)
+	assertState(t, srv, served, mews.CommandProcessed, "1 key")
+	assertState(t, srv, unsupported, mews.CommandError, `lock type "HotekKeyCutter"`)
+	if kr, ok := fiastest.Last(lock.Received(), "KR"); !ok || kr.Get("KC") != "2" {
+		t.Errorf("the lock system got KR %v (%v), want one with KC 2", kr, ok)
 	}
 }
