@@ -108,6 +108,9 @@ type KeyCutterSettings struct {
 func (s *Server) SetKeyCutterSettings(deviceID string, set KeyCutterSettings) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.cutterSettings == nil {
+		s.cutterSettings = map[string]KeyCutterSettings{}
+	}
 	s.cutterSettings[deviceID] = set
 }
 

@@ -126,6 +126,9 @@ type Server struct {
 	store
 	sockets    map[*socket]struct{}
 	handshakes []Handshake
+	// cutterSettings are the key cutters' settings in Mews (API URL and
+	// Data JSON), by device id; every command for the device carries them.
+	cutterSettings map[string]KeyCutterSettings
 	refuseN    int
 	refuseCode int
 	duplicate  bool
@@ -279,9 +282,6 @@ type store struct {
 	reservations ordered[mews.Reservation]
 	commands     ordered[*command]
 	tokens       ordered[*tokenRecord]
-	// cutterSettings are the key cutters' settings in Mews (API URL and
-	// Data JSON), by device id; every command for the device carries them.
-	cutterSettings map[string]KeyCutterSettings
 }
 
 func newStore() store {
@@ -292,8 +292,6 @@ func newStore() store {
 		reservations: newOrdered[mews.Reservation](),
 		commands:     newOrdered[*command](),
 		tokens:       newOrdered[*tokenRecord](),
-
-		cutterSettings: map[string]KeyCutterSettings{},
 	}
 }
 
