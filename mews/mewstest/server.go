@@ -110,6 +110,11 @@ type Server struct {
 	rateWindow time.Duration
 	fixtures   bool
 
+	// cutterSettings are the key cutters' settings in Mews (API URL and
+	// Data JSON), by device id; every command for the device carries them.
+	// Guarded by mu.
+	cutterSettings map[string]KeyCutterSettings
+
 	http    *http.Server
 	serving chan struct{} // closed when Serve has returned
 	base    string
@@ -126,9 +131,6 @@ type Server struct {
 	store
 	sockets    map[*socket]struct{}
 	handshakes []Handshake
-	// cutterSettings are the key cutters' settings in Mews (API URL and
-	// Data JSON), by device id; every command for the device carries them.
-	cutterSettings map[string]KeyCutterSettings
 	refuseN    int
 	refuseCode int
 	duplicate  bool
