@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -191,7 +192,7 @@ func (c *checker) mewsAPI(ctx context.Context, api *mews.Client) CheckResults {
 			Detail: fmt.Sprintf("this machine's clock is %s: key command ages use Mews's clock, but set the clock right (NTP)", skewWords(skew))}))
 	}
 	for _, kc := range c.cfg.KeyCutters {
-		r := checkCutter(kc, devices)
+		r := checkCutter(kc, devices, c.cfg.KeyCutters)
 		r.Probe, r.Name = "key-cutter", "key cutter "+kc.DeviceID+kc.Identifier
 		results = append(results, c.report(r))
 	}
@@ -249,12 +250,15 @@ func (c *checker) refusedToken(e *mews.APIError) string {
 	return words + fmt.Sprintf(" Copy it again from the integration in Mews, for the %s environment.", m.Environment)
 }
 
-// checkCutter confirms a configured key cutter exists in Mews.
-func checkCutter(kc config.KeyCutter, devices []mews.Device) CheckResult {
+// checkCutter confirms a configured key cutter exists in Mews; for the
+// "*" entry, it names the KeyCutters no other entry lists.
+func checkCutter(kc config.KeyCutter, devices []mews.Device, all []config.KeyCutter) CheckResult {
+	if kc.DeviceID == config.AnyDevice {
+		return checkAnyCutter(kc, devices, all)
+	}
 	var found *mews.Device
 	for i := range devices {
-		// Device ids are GUIDs: their case means nothing.
-		if (kc.DeviceID != "" && strings.EqualFold(devices[i].ID, kc.DeviceID)) || (kc.Identifier != "" && devices[i].Identifier == kc.Identifier) {
+		if listedBy(kc, devices[i]) {
 			found = &devices[i]
 		}
 	}
@@ -270,7 +274,35 @@ func checkCutter(kc config.KeyCutter, devices []mews.Device) CheckResult {
 	case found.Type != mews.DeviceKeyCutter:
 		return failed(causeDevice, fmt.Sprintf("device %q is a %s, not a KeyCutter", found.Name, found.Type))
 	}
-	return passed(fmt.Sprintf("%q in Mews → encoder %s", found.Name, kc.Encoder))
+	return passed(fmt.Sprintf("%q in Mews → %s", found.Name, servedBy(kc)))
+}
+
+// listedBy reports whether entry kc names device d. Device ids are GUIDs:
+// their case means nothing.
+func listedBy(kc config.KeyCutter, d mews.Device) bool {
+	return (kc.DeviceID != "" && strings.EqualFold(d.ID, kc.DeviceID)) || (kc.Identifier != "" && d.Identifier == kc.Identifier)
+}
+
+func servedBy(kc config.KeyCutter) string {
+	if kc.FromMews {
+		return "its settings in Mews"
+	}
+	return "encoder " + kc.Encoder
+}
+
+// checkAnyCutter names the KeyCutters in Mews that the "*" entry serves.
+func checkAnyCutter(kc config.KeyCutter, devices []mews.Device, all []config.KeyCutter) CheckResult {
+	var names []string
+	for _, d := range devices {
+		own := slices.ContainsFunc(all, func(other config.KeyCutter) bool { return listedBy(other, d) })
+		if d.Type == mews.DeviceKeyCutter && !own {
+			names = append(names, strconv.Quote(d.Name))
+		}
+	}
+	if len(names) == 0 {
+		return CheckResult{Status: CheckWarn, Cause: causeDevice, Detail: "every KeyCutter in Mews has an entry of its own: this one serves none"}
+	}
+	return passed(fmt.Sprintf("%s in Mews → %s", strings.Join(names, ", "), servedBy(kc)))
 }
 
 // deviceList writes what Mews has, so that a mistyped id can be told

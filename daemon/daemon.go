@@ -196,7 +196,7 @@ func New(cfg *config.Config, deps Deps) (*Daemon, error) {
 // closeEncoders closes the stations of the current routing; stations a
 // reload retired close themselves once drained.
 func (d *Daemon) closeEncoders() {
-	for _, st := range d.route.Load().stations {
+	for _, st := range d.route.Load().all() {
 		st.close()
 	}
 }

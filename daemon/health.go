@@ -26,10 +26,9 @@ func (d *Daemon) Health() status.Snapshot {
 	ctx, cancel := context.WithTimeout(context.Background(), healthProbeTimeout)
 	defer cancel()
 	route := d.route.Load()
-	for _, ec := range route.encoders {
-		st := route.station(ec.Name)
+	for _, st := range route.all() {
 		h := encoderHealth(ctx, st)
-		snap.Encoders = append(snap.Encoders, status.EncoderHealth{Name: ec.Name, OK: h.OK, Detail: h.Detail, Since: h.Since, Queue: st.depth()})
+		snap.Encoders = append(snap.Encoders, status.EncoderHealth{Name: st.name, OK: h.OK, Detail: h.Detail, Since: h.Since, Queue: st.depth()})
 	}
 	snap.Journal = d.journalHealth()
 	if j := d.journal; j != nil {

@@ -94,6 +94,7 @@ func (in *intake) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-beat.C:
+			in.route.Load().described.closeIdle()
 		case <-in.hints.Ready():
 			ids, seen := in.hints.Take(maxBatch)
 			in.fetchAndAdmit(ctx, ids, seen)
@@ -204,7 +205,7 @@ func (in *intake) processingEvent(id string, at time.Time) {
 // that would otherwise have told us. A command already taken by its worker
 // is left to that update.
 func (in *intake) cancelledEvent(id string) {
-	for _, st := range in.route.Load().stations {
+	for _, st := range in.route.Load().all() {
 		if j, ok := st.withdraw(id); ok {
 			in.log.Info().Str(fieldCommand, id).Str(fieldEncoder, st.name).Msg("command cancelled in Mews while queued; not cutting")
 			if j.fresh {
@@ -258,15 +259,15 @@ func (in *intake) admit(cmd *mews.Command, at arrival) {
 		in.resumeCommand(cmd, at, log)
 		return
 	}
-	st := in.stationFor(cmd.Device)
-	ours := cmd.Device.Type == mews.DeviceKeyCutter && st != nil
+	t := in.targetFor(cmd.Device)
+	ours := cmd.Device.Type == mews.DeviceKeyCutter && t.served()
 	switch {
 	case cmd.State.Final():
 		log.Debug().Str(fieldState, string(cmd.State)).Msg("command already final; nothing to do")
 		return
 	case cmd.State == mews.CommandProcessing && ours:
 		// The reconciliation rule: see processingEvent.
-		in.rejectCommand(cmd, st.name, mews.CommandError, lostTrackNote, errLostTrack)
+		in.rejectCommand(cmd, t.name(), mews.CommandError, lostTrackNote, errLostTrack)
 		return
 	case !ours:
 		// Journalled so that later events for it cost nothing and it is
@@ -278,12 +279,17 @@ func (in *intake) admit(cmd *mews.Command, at arrival) {
 			Msg("command is not for a key cutter this daemon serves; left untouched")
 		return
 	}
-	log = log.With().Str(fieldEncoder, st.name).Logger()
 	data, err := cmd.KeyCutter()
 	if err != nil {
-		in.rejectCommand(cmd, st.name, mews.CommandError, "the key data sent by Mews could not be read", err)
+		in.rejectCommand(cmd, t.name(), mews.CommandError, "the key data sent by Mews could not be read", err)
 		return
 	}
+	st, ref := in.stationOf(t, data)
+	if ref != nil {
+		in.rejectCommand(cmd, t.name(), mews.CommandError, ref.note, ref.cause)
+		return
+	}
+	log = log.With().Str(fieldEncoder, st.name).Logger()
 	if len(data.LockIDs) == 0 {
 		in.rejectCommand(cmd, st.name, mews.CommandError, "the reservation has no room assigned in Mews; assign a room and cut the key again", nil)
 		return
@@ -346,8 +352,17 @@ func (in *intake) queueReport(id string, state mews.CommandState, note string, l
 	in.outbox.wake()
 }
 
-func (in *intake) stationFor(dev mews.Device) *station {
-	return in.route.Load().stationFor(dev.ID, dev.Identifier)
+func (in *intake) targetFor(dev mews.Device) target {
+	return in.route.Load().targetFor(dev.ID, dev.Identifier)
+}
+
+// stationOf returns the station that cuts a command for t: its configured
+// one, or the one the key cutter's settings in Mews describe.
+func (in *intake) stationOf(t target, data *mews.KeyCutterData) (*station, *refusal) {
+	if !t.fromMews {
+		return t.st, nil
+	}
+	return in.route.Load().described.station(data)
 }
 
 // resumeCommand queues a command accepted by a previous run. Mews may show
@@ -356,7 +371,7 @@ func (in *intake) stationFor(dev mews.Device) *station {
 // called.
 func (in *intake) resumeCommand(cmd *mews.Command, at arrival, log zerolog.Logger) {
 	delete(in.resume, cmd.ID)
-	st := in.stationFor(cmd.Device)
+	t := in.targetFor(cmd.Device)
 	data, err := cmd.KeyCutter()
 	age, limit := in.commandAge(cmd), in.maxAge
 	switch {
@@ -365,7 +380,7 @@ func (in *intake) resumeCommand(cmd *mews.Command, at arrival, log zerolog.Logge
 		if err := in.journal.Abandon(cmd.ID, "closed in Mews while mews-keyd was down"); err != nil {
 			log.Error().Err(err).Msg("recording abandoned command")
 		}
-	case st == nil:
+	case !t.served():
 		in.queueReport(cmd.ID, mews.CommandError, "mews-keyd no longer serves this key cutter; please cut the key again", log)
 	case err != nil:
 		in.queueReport(cmd.ID, mews.CommandError, "the key data sent by Mews could not be read", log)
@@ -374,6 +389,12 @@ func (in *intake) resumeCommand(cmd *mews.Command, at arrival, log zerolog.Logge
 		// for a new command keeps a card from being cut for nobody.
 		in.queueReport(cmd.ID, mews.CommandCancelled, tooOldNote(age, limit), log)
 	default:
+		st, ref := in.stationOf(t, data)
+		if ref != nil {
+			log.Warn().AnErr("cause", ref.cause).Str("note", ref.note).Msg("resumed command not encoded")
+			in.queueReport(cmd.ID, mews.CommandError, ref.note, log)
+			return
+		}
 		log.Info().Msg("resuming a command accepted before the restart")
 		st.enqueue(job{cmd: *cmd, data: data, seen: at.seen, io: at.io})
 	}

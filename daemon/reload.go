@@ -62,6 +62,7 @@ func (d *Daemon) applyReload(cfg *config.Config) error {
 		return err
 	}
 	d.route.Store(next)
+	cur.described.prev = nil // only the set just replaced is waited for
 	for _, st := range opened {
 		d.startStation(st, cur.stations[st.name])
 	}
@@ -76,6 +77,12 @@ func (d *Daemon) applyReload(cfg *config.Config) error {
 			retired = append(retired, name)
 		}
 	}
+	// Stations opened from settings in Mews are opened again, with the
+	// new configuration, as their key cutters' commands come.
+	for _, st := range cur.described.all() {
+		st.retire()
+		retired = append(retired, st.name)
+	}
 	slices.Sort(retired)
 	if restart := d.needsRestart(cfg); len(restart) > 0 {
 		d.log.Warn().Strs("sections", restart).Msg("configuration reloaded, but these sections change only after a restart")
@@ -88,8 +95,8 @@ func (d *Daemon) applyReload(cfg *config.Config) error {
 // cutterEncoders maps each key cutter to its encoder's name.
 func (r *routing) cutterEncoders() map[string]string {
 	m := make(map[string]string, len(r.cutters))
-	for cutter, st := range r.cutters {
-		m[cutter] = st.name
+	for cutter, t := range r.cutters {
+		m[cutter] = t.name()
 	}
 	return m
 }

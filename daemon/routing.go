@@ -15,8 +15,29 @@ import (
 type routing struct {
 	encoders []config.Encoder // in config order; each station was opened with its entry
 	stations map[string]*station
-	cutters  map[string]*station // by lower-case Mews device id, or "identifier:" + Identifier
+	cutters  map[string]target // by lower-case Mews device id, "identifier:" + Identifier, or "*"
 	rooms    map[string]string
+	// described holds the stations of key cutters described in Mews,
+	// opened as their commands come.
+	described *described
+}
+
+// target is what serves a key cutter: a configured encoder's station, or
+// the one its settings in Mews describe.
+type target struct {
+	st       *station
+	fromMews bool
+}
+
+func (t target) served() bool { return t.st != nil || t.fromMews }
+
+// name is the encoder the key cutter's commands are journalled under
+// until they reach a station.
+func (t target) name() string {
+	if t.fromMews {
+		return fromMewsName
+	}
+	return t.st.name
 }
 
 // buildRouting opens a station for every configured encoder, reusing the
@@ -26,8 +47,17 @@ func (d *Daemon) buildRouting(cfg *config.Config, prev *routing) (r *routing, op
 	r = &routing{
 		encoders: cfg.Encoders,
 		stations: map[string]*station{},
-		cutters:  map[string]*station{},
+		cutters:  map[string]target{},
 		rooms:    cfg.Rooms,
+		described: newDescribed(cfg.FromMews, prev.describedSet(), d.now,
+			func(ec config.Encoder, replaces *station) (*station, error) {
+				st, err := d.openStation(ec, cfg.Rooms)
+				if err == nil {
+					st.log.Info().Msg("encoder opened from the key cutter's settings in Mews")
+					d.startStation(st, replaces)
+				}
+				return st, err
+			}),
 	}
 	defer func() {
 		if err != nil {
@@ -50,12 +80,12 @@ func (d *Daemon) buildRouting(cfg *config.Config, prev *routing) (r *routing, op
 		r.stations[ec.Name] = st
 	}
 	for _, kc := range cfg.KeyCutters {
-		st := r.stations[kc.Encoder]
+		t := target{st: r.stations[kc.Encoder], fromMews: kc.FromMews}
 		if kc.DeviceID != "" {
-			r.cutters[deviceKey(kc.DeviceID)] = st
+			r.cutters[deviceKey(kc.DeviceID)] = t
 		}
 		if kc.Identifier != "" {
-			r.cutters["identifier:"+kc.Identifier] = st
+			r.cutters["identifier:"+kc.Identifier] = t
 		}
 	}
 	return r, opened, nil
@@ -97,15 +127,33 @@ func (r *routing) reusable(ec config.Encoder) *station {
 // station returns the station of encoder name.
 func (r *routing) station(name string) *station { return r.stations[name] }
 
-// stationFor returns the station serving a Mews device, or nil.
-func (r *routing) stationFor(id, identifier string) *station {
-	if st, ok := r.cutters[deviceKey(id)]; ok {
-		return st
+// targetFor returns what serves a Mews device: its own entry (by device
+// id, then identifier), else the "*" entry; nothing if neither.
+func (r *routing) targetFor(id, identifier string) target {
+	if t, ok := r.cutters[deviceKey(id)]; ok {
+		return t
 	}
-	if identifier != "" {
-		return r.cutters["identifier:"+identifier]
+	if t, ok := r.cutters["identifier:"+identifier]; ok && identifier != "" {
+		return t
 	}
-	return nil
+	return r.cutters[config.AnyDevice]
+}
+
+// all returns every station: the configured ones in config order, then
+// those opened from settings in Mews.
+func (r *routing) all() []*station {
+	out := make([]*station, 0, len(r.encoders))
+	for _, ec := range r.encoders {
+		out = append(out, r.stations[ec.Name])
+	}
+	return append(out, r.described.all()...)
+}
+
+func (r *routing) describedSet() *described {
+	if r == nil {
+		return nil
+	}
+	return r.described
 }
 
 // deviceKey is a device id as the cutters map holds it. A device id is a

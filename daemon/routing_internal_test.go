@@ -38,7 +38,7 @@ func TestDeviceIDsRouteWithoutCase(t *testing.T) {
 				st.close()
 			}
 		})
-		if st := r.stationFor(tt.fromMews, ""); st == nil || st.name != "desk-1" {
+		if st := r.targetFor(tt.fromMews, "").st; st == nil || st.name != "desk-1" {
 			t.Errorf("configured %s, Mews sends %s: routed to %v, want desk-1", tt.configured, tt.fromMews, st)
 		}
 	}

@@ -28,6 +28,7 @@ type Config struct {
 	KeyCutters  []KeyCutter       `toml:"-"`
 	Rooms       map[string]string `toml:"rooms"`
 	DigitalKeys DigitalKeys       `toml:"digital_keys"`
+	FromMews    FromMews          `toml:"from_mews"`
 }
 
 // Mews environments.
@@ -88,13 +89,21 @@ type Encoder struct {
 }
 
 // KeyCutter is one [[key_cutters]] table: a Mews KeyCutter device this
-// daemon serves, matched by DeviceID or by Identifier.
+// daemon serves, matched by DeviceID or by Identifier. DeviceID "*"
+// (AnyDevice) matches every KeyCutter no other entry lists.
 type KeyCutter struct {
 	// DeviceID is in lower case once parsed; compare it without case.
 	DeviceID   string `toml:"device_id"`
 	Identifier string `toml:"identifier"`
 	Encoder    string `toml:"encoder"`
+	// FromMews takes the lock system from the key cutter's settings in
+	// Mews (its Data JSON and API URL) instead of an [[encoders]] table.
+	FromMews bool `toml:"from_mews"`
 }
+
+// AnyDevice is the device_id that matches every KeyCutter no other entry
+// lists.
+const AnyDevice = "*"
 
 // DigitalKeys is the [digital_keys] table.
 type DigitalKeys struct {
@@ -129,6 +138,7 @@ func defaults(env func(string) string) Config {
 		},
 		Log:         Log{Level: "info", Format: "auto"},
 		DigitalKeys: DigitalKeys{WriteBack: true},
+		FromMews:    defaultFromMews(),
 	}
 }
 

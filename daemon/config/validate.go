@@ -14,7 +14,7 @@ import (
 // validate checks everything the types do not, in file order, and fills in
 // what follows from the values (endpoints, secrets, absolute paths).
 func (p *parser) validate(cfg *Config) error {
-	checks := []func(*Config) error{p.mews, p.secrets, p.daemon, p.log, p.encoderNames, p.keyCutters, p.rooms, p.digitalKeys}
+	checks := []func(*Config) error{p.mews, p.secrets, p.daemon, p.log, p.encoderNames, p.keyCutters, p.fromMews, p.rooms, p.digitalKeys}
 	for _, check := range checks {
 		if err := check(cfg); err != nil {
 			return err
@@ -178,7 +178,8 @@ func encoderPath(i int, key string) string {
 }
 
 func (p *parser) encoderNames(cfg *Config) error {
-	if len(cfg.Encoders) == 0 {
+	// Key cutters described in Mews need no [[encoders]].
+	if len(cfg.Encoders) == 0 && !slices.ContainsFunc(cfg.KeyCutters, func(kc KeyCutter) bool { return kc.FromMews }) {
 		return p.errorf("encoders", "at least one [[encoders]] table is required")
 	}
 	first := map[string]int{}
@@ -204,6 +205,8 @@ func (p *parser) keyCutters(cfg *Config) error {
 		switch {
 		case kc.DeviceID != "" && kc.Identifier != "":
 			return p.errorf(at+".identifier", "set either device_id or identifier, not both")
+		case kc.DeviceID == AnyDevice:
+			device = "device_id " + AnyDevice
 		case kc.DeviceID != "":
 			if !guid.MatchString(kc.DeviceID) {
 				return p.errorf(at+".device_id", "%q is not a Mews device id (a GUID like \"d14efcfd-75b9-4bd3-9f10-5657a01f860a\")", kc.DeviceID)
@@ -221,6 +224,12 @@ func (p *parser) keyCutters(cfg *Config) error {
 			return p.errorf(at, "%s is already served by key_cutters[%d]", device, j)
 		}
 		seen[device] = i
+		if kc.FromMews {
+			if kc.Encoder != "" {
+				return p.errorf(at+".from_mews", "set either encoder or from_mews, not both")
+			}
+			continue
+		}
 		if err := p.encoderRef(cfg, at+".encoder", kc.Encoder); err != nil {
 			return err
 		}

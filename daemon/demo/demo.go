@@ -1,5 +1,6 @@
 // Package demo runs mews-keyd against the built-in Mews simulator,
-// simulated encoders and a simulated Salto lock system: a short, scripted
+// simulated encoders, a simulated Salto lock system and a simulated FIAS
+// lock system that a key cutter's settings in Mews name: a short, scripted
 // morning at a front desk, printed as it happens, with a summary at the
 // end. No credentials, no network.
 package demo
@@ -22,6 +23,7 @@ import (
 	"github.com/mews-keyd/mews-keyd/daemon"
 	"github.com/mews-keyd/mews-keyd/daemon/daemontest"
 	_ "github.com/mews-keyd/mews-keyd/keys/all" // the demo runs what the product links
+	"github.com/mews-keyd/mews-keyd/keys/fias/fiastest"
 	"github.com/mews-keyd/mews-keyd/keys/salto/saltotest"
 	"github.com/mews-keyd/mews-keyd/mews"
 	"github.com/mews-keyd/mews-keyd/mews/mewstest"
@@ -102,6 +104,12 @@ encoder = "back-office"
 [[key_cutters]]
 device_id = %q
 encoder = "desk-3"
+
+# Every other key cutter is served as Mews describes it: the lobby's says
+# {"Type": "FiasProtocol"} and the API URL of a simulated FIAS lock system.
+[[key_cutters]]
+device_id = "*"
+from_mews = true
 `
 
 // Key cutters the demo adds to the simulator: the back office's, and the
@@ -111,6 +119,10 @@ var (
 		Name: "Back office encoder", Identifier: "back-office"}
 	saltoDesk = mews.Device{ID: "4c7e2a91-5b3d-4f86-9e1a-7d2c8b6f0e35", Type: mews.DeviceKeyCutter,
 		Name: "Front desk Salto encoder", Identifier: "Salto encoder 3"}
+	// lobby is described in Mews only: its identifier is the FIAS key
+	// coder (KC).
+	lobby = mews.Device{ID: "5a0c7a5e-1f0b-4c61-8a7e-2b8d9c0e1f23", Type: mews.DeviceKeyCutter,
+		Name: "Lobby encoder", Identifier: "2"}
 )
 
 // saltoCardTime is how long the simulated Salto encoder takes to make a
@@ -135,6 +147,13 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer sim.Close()
 	sim.SetDelay(saltoCardTime)
+	lock, err := fiastest.Listen(fiastest.Options{})
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer lock.Close()
+	srv.AddDevice(lobby)
+	srv.SetKeyCutterSettings(lobby.ID, mewstest.KeyCutterSettings{APIURL: "http://" + lock.Addr(), Data: `{"Type": "FiasProtocol"}`})
 	stateDir, err := os.MkdirTemp("", "mews-keyd-demo-")
 	if err != nil {
 		return err
@@ -151,7 +170,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer d.Stop()
 
 	fmt.Fprintf(out, "mews-keyd demo: simulated Mews at %s, three simulated encoders (desk-1, desk-2, back-office)"+
-		" and a simulated Salto lock system (desk-3)\n\n", srv.URL())
+		", a simulated Salto lock system (desk-3) and a simulated FIAS lock system the lobby's key cutter names in Mews\n\n", srv.URL())
 	sc := &scenario{srv: srv, sim: sim, rec: rec, out: out, step: opts.Duration / 12}
 	scErr := sc.play(ctx)
 	runErr := d.Stop()
@@ -236,7 +255,10 @@ func (s *scenario) play(ctx context.Context) error {
 			s.cut(mewstest.KeyCutter1, mewstest.ReservationLongStay, 1, "during the outage")
 			s.cut(mewstest.KeyCutter2, mewstest.ReservationCheckedIn, 1, "during the outage")
 		},
-		func() { s.cut(mewstest.KeyCutter1, mewstest.ReservationCheckedIn, 1, "after the reconnect") },
+		func() {
+			s.cut(mewstest.KeyCutter1, mewstest.ReservationCheckedIn, 1, "after the reconnect")
+			s.cut(lobby, mewstest.ReservationCheckedIn, 1, "Novák, room 101, on the lobby encoder: no [[encoders]] entry, its FIAS lock system comes from Mews (KC 2)")
+		},
 		func() {
 			s.say("Ångström checks in (reservation 1002, room 102): a mobile key is issued")
 			s.srv.UpdateReservation(mewstest.ReservationArriving, func(r *mews.Reservation) {

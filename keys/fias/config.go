@@ -34,6 +34,10 @@ type Config struct {
 	Workstation string `toml:"workstation"`
 	// EncoderStation is sent as KC, the key coder that cuts the cards.
 	EncoderStation string `toml:"encoder_station"`
+	// KCFromKeyCutter sends each request's KeyCutterID as KC instead of
+	// EncoderStation: one link serves every key coder of a lock system.
+	// Set by the daemon for key cutters described in Mews, not from TOML.
+	KCFromKeyCutter bool `toml:"-"`
 	// Keepalive is how long the link may be silent before we probe it with
 	// LS; no answer within another Keepalive takes the link down.
 	Keepalive keys.Duration `toml:"keepalive"`

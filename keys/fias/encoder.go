@@ -170,6 +170,9 @@ func (e *Encoder) perRoom(ctx context.Context, op string, req keys.Request, kt s
 	if err := sendable(rooms); err != nil {
 		return keys.Result{}, err
 	}
+	if e.cfg.KCFromKeyCutter && req.KeyCutterID == "" {
+		return keys.Result{}, keys.Failf("the key cutter has no identifier in Mews; set it to the lock system's key coder (KC)")
+	}
 	if _, ok := ctx.Deadline(); !ok && e.env.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, e.env.Timeout)
@@ -400,6 +403,9 @@ func (e *Encoder) value(id string, req keys.Request, room, kt string) string {
 	case "WS":
 		return e.cfg.Workstation
 	case "KC":
+		if e.cfg.KCFromKeyCutter {
+			return req.KeyCutterID
+		}
 		return e.cfg.EncoderStation
 	case "RN":
 		return room

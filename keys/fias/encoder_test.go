@@ -831,3 +831,28 @@ reconnect_max = "1m"
 		t.Errorf("decoded %+v, want %+v", *c, want)
 	}
 }
+
+// TestKCFromKeyCutter: an encoder that takes KC from each request serves
+// every key coder of the lock system over its one link, and refuses a
+// request without a key cutter identifier.
+func TestKCFromKeyCutter(t *testing.T) {
+	e, lock := start(t, pmsDials, fiastest.Options{}, func(c *fias.Config) { c.KCFromKeyCutter = true })
+	for _, kc := range []string{"2", "3"} {
+		req := request()
+		req.KeyCutterID = kc
+		if _, err := e.Issue(ctxT(t), req); err != nil {
+			t.Fatalf("Issue for KC %s: %v", kc, err)
+		}
+		if got := lastOf(t, lock, "KR").Get("KC"); got != kc {
+			t.Errorf("KR KC = %q, want %q", got, kc)
+		}
+	}
+	if n := lock.Connects(); n != 1 {
+		t.Errorf("%d connections, want 1", n)
+	}
+	_, err := e.Issue(ctxT(t), request())
+	wantError(t, err, "the key cutter has no identifier in Mews; set it to the lock system's key coder (KC)", false)
+	if n := fiastest.Count(lock.Received(), "KR"); n != 2 {
+		t.Errorf("%d KR sent, want 2", n)
+	}
+}

@@ -173,8 +173,11 @@ func (s *Server) addKeyCutterLocked(deviceID, reservationID string, keyCount int
 	}
 	owner, _ := s.customers.get(res.AccountID)
 	guest := owner.v
+	settings := s.cutterSettings[dev.ID]
 	data := mews.KeyCutterData{
 		KeyCutterID:         dev.Identifier,
+		APIURL:              settings.APIURL,
+		KeyCutterData:       settings.Data,
 		KeyCount:            keyCount,
 		LockIDs:             locks,
 		StartUtc:            res.ScheduledStartUtc,

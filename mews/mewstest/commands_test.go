@@ -168,3 +168,29 @@ func TestAddKeyCutter(t *testing.T) {
 		t.Errorf("no room: data %+v %v, want empty LockIds", data, err)
 	}
 }
+
+// TestKeyCutterSettings: a key cutter's settings in Mews ride on each of
+// its commands, the ones created after a change with the new settings.
+func TestKeyCutterSettings(t *testing.T) {
+	s := newServer(t)
+	cut := func() *mews.KeyCutterData {
+		t.Helper()
+		id, err := s.CreateKeyCutterCommand(mewstest.KeyCutter1.ID, mewstest.ReservationArriving, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd, _ := s.Command(id)
+		data, err := cmd.KeyCutter()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	if d := cut(); d.APIURL != "" || d.KeyCutterData != "" {
+		t.Errorf("no settings: ApiUrl %q, KeyCutterData %q", d.APIURL, d.KeyCutterData)
+	}
+	s.SetKeyCutterSettings(mewstest.KeyCutter1.ID, mewstest.KeyCutterSettings{APIURL: "http://10.0.0.5:8090", Data: `{"Type":"FiasProtocol"}`})
+	if d := cut(); d.APIURL != "http://10.0.0.5:8090" || d.KeyCutterData != `{"Type":"FiasProtocol"}` || d.KeyCutterID != "frontdesk-1" {
+		t.Errorf("settings: %+v", d)
+	}
+}

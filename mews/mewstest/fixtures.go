@@ -95,6 +95,25 @@ func (s *Server) AddDevice(d mews.Device) {
 	s.notifyLocked()
 }
 
+// KeyCutterSettings are what a key cutter integration in Mews holds for a
+// key cutter: the lock server's API URL and the Data JSON (a string, e.g.
+// `{"Type": "FiasProtocol"}`).
+type KeyCutterSettings struct {
+	APIURL string
+	Data   string
+}
+
+// SetKeyCutterSettings makes every later command of the key cutter
+// deviceID carry these settings (ApiUrl, KeyCutterData).
+func (s *Server) SetKeyCutterSettings(deviceID string, set KeyCutterSettings) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cutterSettings == nil {
+		s.cutterSettings = map[string]KeyCutterSettings{}
+	}
+	s.cutterSettings[deviceID] = set
+}
+
 // AddResource stores or replaces a resource (no event), updated now.
 func (s *Server) AddResource(r mews.Resource) {
 	s.mu.Lock()

@@ -114,6 +114,11 @@ type Server struct {
 	rateWindow time.Duration
 	fixtures   bool
 
+	// cutterSettings are the key cutters' settings in Mews (API URL and
+	// Data JSON), by device id; every command for the device carries them.
+	// Guarded by mu.
+	cutterSettings map[string]KeyCutterSettings
+
 	http    *http.Server
 	serving chan struct{} // closed when Serve has returned
 	base    string
