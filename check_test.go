@@ -284,6 +284,9 @@ encoder = "lobby"
 	}
 	var got []string
 	for _, r := range doc.Results {
+		if folderWarning(r.Detail) {
+			continue
+		}
 		got = append(got, r.Probe+" "+r.Status)
 		if r.ElapsedMS == nil {
 			t.Errorf("%s: no elapsed_ms", r.Name)

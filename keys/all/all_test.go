@@ -68,7 +68,8 @@ func driverPackages(t *testing.T) []string {
 			return err
 		}
 		if registers(string(src)) {
-			pkg := filepath.ToSlash(filepath.Join("keys", filepath.Dir(strings.TrimPrefix(path, "../"))))
+			rel := strings.TrimPrefix(filepath.ToSlash(path), "../")
+			pkg := "keys/" + filepath.ToSlash(filepath.Dir(rel))
 			if !slices.Contains(out, pkg) {
 				out = append(out, pkg)
 			}
