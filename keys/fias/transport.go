@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"time"
 
 	"github.com/mews-keyd/mews-keyd/keys/internal/serialport"
-	"github.com/mews-keyd/mews-keyd/keys/netcause"
 )
 
 // stream is what the link speaks FIAS over: a TCP connection or a serial
@@ -18,48 +16,31 @@ type stream interface {
 	SetWriteDeadline(time.Time) error
 }
 
+// line is where the lock system is reached when the link dials it.
+func (l *link) line() serialport.Line {
+	return serialport.Line{Address: l.cfg.Address, Settings: l.cfg.Settings}
+}
+
 // dial opens the link's stream to the lock system: a TCP connection to
 // address, or the serial port.
 func (l *link) dial(ctx context.Context) (stream, error) {
-	if l.cfg.Serial != "" {
-		if serialport.Held(l.cfg.Serial) {
-			l.failed(fmt.Sprintf("waiting for %s, which another encoder of this daemon has open (after a config reload, the old encoder until it closes)", l.cfg.Serial))
-		}
-		p, err := serialport.Open(ctx, l.cfg.Settings)
-		if err != nil {
-			return nil, err
-		}
-		return p, nil
+	if l.cfg.Serial != "" && serialport.Held(l.cfg.Serial) {
+		l.failed(fmt.Sprintf("waiting for %s, which another encoder of this daemon has open (after a config reload, the old encoder until it closes)", l.cfg.Serial))
 	}
-	d := net.Dialer{Timeout: l.cfg.ConnectTimeout.D()}
-	return d.DialContext(ctx, "tcp", l.cfg.Address)
+	return l.line().Open(ctx, l.cfg.ConnectTimeout.D())
 }
 
 // peer is the lock system's address, or its serial port.
-func (l *link) peer() string {
-	if l.cfg.Serial != "" {
-		return l.cfg.Serial
-	}
-	return l.cfg.Address
-}
+func (l *link) peer() string { return l.line().Peer() }
 
-// dialFailure words why dial failed after waited. A port's error already
-// says what stands in the way: busy, missing, or the permission to get.
+// dialFailure words why dial failed after waited.
 func (l *link) dialFailure(waited time.Duration, err error) string {
-	if l.cfg.Serial != "" {
-		return err.Error()
-	}
-	_, why := netcause.Explain(l.cfg.Address, waited, err)
-	return why
+	return l.line().Failure(waited, err)
 }
 
 // silence words a lock system that has not answered what in waited.
 func (l *link) silence(what string, waited time.Duration) string {
-	if l.cfg.Serial != "" {
-		return fmt.Sprintf("%s is open but the lock system did not answer %s in %s (is the cable in, and are baud, data_bits, parity and stop_bits the lock system's?)",
-			l.cfg.Serial, what, netcause.Round(waited))
-	}
-	return netcause.Silence(l.cfg.Address, what, waited)
+	return l.line().Silence("the lock system", what, waited)
 }
 
 // notStarted words a stream that ended before the link started.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"time"
 
 	"github.com/mews-keyd/mews-keyd/keys/internal/serialport"
@@ -14,10 +12,11 @@ import (
 
 // stream is what an exchange runs over: a TCP connection or the serial
 // port. The framing and the protocol are the same on both.
-type stream interface {
-	io.ReadWriteCloser
-	SetReadDeadline(time.Time) error
-	SetWriteDeadline(time.Time) error
+type stream = serialport.Stream
+
+// line is where the Salto interface is reached.
+func (e *Encoder) line() serialport.Line {
+	return serialport.Line{Address: e.cfg.Address, Settings: e.cfg.Settings}
 }
 
 // connect opens the interface for one exchange: a TCP connection to
@@ -27,44 +26,22 @@ type stream interface {
 // simply opened again by the next request. Encoders of this process on the
 // same port wait for each other's request to end.
 func (e *Encoder) connect(ctx context.Context, timeout time.Duration) (stream, error) {
-	if e.cfg.Serial != "" {
-		p, err := serialport.Open(ctx, e.cfg.Settings)
-		if err != nil {
-			return nil, err
-		}
-		return p, nil
-	}
-	d := net.Dialer{Timeout: timeout}
-	return d.DialContext(ctx, "tcp", e.cfg.Address)
+	return e.line().Open(ctx, timeout)
 }
 
 // peer is the interface's address, or its serial port.
-func (e *Encoder) peer() string {
-	if e.cfg.Serial != "" {
-		return e.cfg.Serial
-	}
-	return e.cfg.Address
-}
+func (e *Encoder) peer() string { return e.line().Peer() }
 
-// connectFailure words why connect failed after waited. A port's error
-// already says what stands in the way: busy, missing, or the permission
-// to get; else the wait for it ran out.
+// connectFailure words why connect failed after waited; on a serial port
+// shared in turn, the wait for it may have run out.
 func (e *Encoder) connectFailure(waited time.Duration, err error) string {
 	if e.cfg.Serial != "" && errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Sprintf("another encoder of this daemon had %s for all of %s", e.cfg.Serial, netcause.Round(waited))
 	}
-	if e.cfg.Serial != "" {
-		return err.Error()
-	}
-	_, why := netcause.Explain(e.cfg.Address, waited, err)
-	return why
+	return e.line().Failure(waited, err)
 }
 
 // silence words an interface that has not answered what in waited.
 func (e *Encoder) silence(what string, waited time.Duration) string {
-	if e.cfg.Serial != "" {
-		return fmt.Sprintf("%s is open but Salto did not answer %s in %s (is the cable in, and are baud, data_bits, parity and stop_bits Salto's?)",
-			e.cfg.Serial, what, netcause.Round(waited))
-	}
-	return netcause.Silence(e.cfg.Address, what, waited)
+	return e.line().Silence("Salto", what, waited)
 }
