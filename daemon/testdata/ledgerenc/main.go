@@ -17,6 +17,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/mews-keyd/mews-keyd/daemon/daemontest"
+
 	"github.com/mews-keyd/mews-keyd/keys/wire"
 )
 
@@ -29,7 +31,7 @@ func main() {
 	if err := json.Unmarshal(in, &req); err != nil {
 		die(err)
 	}
-	if err := record(os.Getenv("LEDGER_FILE"), req.IdempotencyKey); err != nil {
+	if err := daemontest.AppendLedger(os.Getenv("LEDGER_FILE"), req.IdempotencyKey); err != nil {
 		die(err)
 	}
 	conn, err := net.Dial("tcp", os.Getenv("LEDGER_ADDR"))
@@ -53,22 +55,6 @@ func main() {
 	if err := json.NewEncoder(os.Stdout).Encode(ans); err != nil {
 		die(err)
 	}
-}
-
-func record(path, key string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := fmt.Fprintln(f, key); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 func die(err error) {

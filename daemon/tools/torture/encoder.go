@@ -7,6 +7,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/mews-keyd/mews-keyd/daemon/daemontest"
+
 	"github.com/mews-keyd/mews-keyd/keys/wire"
 )
 
@@ -39,7 +41,7 @@ func encode() int {
 	if err := json.Unmarshal(in, &req); err != nil {
 		return fail(err)
 	}
-	if err := appendLine(os.Getenv(ledgerEnv), req.IdempotencyKey); err != nil {
+	if err := daemontest.AppendLedger(os.Getenv(ledgerEnv), req.IdempotencyKey); err != nil {
 		return fail(err)
 	}
 	ok := true
@@ -60,22 +62,6 @@ func encode() int {
 		return fail(err)
 	}
 	return 0
-}
-
-func appendLine(path, line string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := fmt.Fprintln(f, line); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 func fail(err error) int {
