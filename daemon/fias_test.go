@@ -13,11 +13,7 @@ import (
 // daemon to the FIAS lock simulator and back: the KR carries the mapped
 // room and the ASCII guest name, and the lock's answer ends in Mews.
 func TestKeyCutThroughFIAS(t *testing.T) {
-	lock, err := fiastest.Listen(fiastest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lock.Close() })
+	lock := listenFIAS(t)
 	srv := mewstest.NewServer()
 	t.Cleanup(srv.Close)
 	h := start(t, srv, t.TempDir(), fmt.Sprintf(`

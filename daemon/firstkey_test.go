@@ -15,11 +15,7 @@ import (
 // room the reservation comes back to: "first" is per reservation and room
 // set.
 func TestFirstCardAfterRoomMove(t *testing.T) {
-	lock, err := fiastest.Listen(fiastest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lock.Close() })
+	lock := listenFIAS(t)
 	srv := mewstest.NewServer()
 	t.Cleanup(srv.Close)
 	h := start(t, srv, t.TempDir(), fmt.Sprintf(`

@@ -50,6 +50,18 @@ from_mews = true
 `, srv.MewsTOML(), dir, extra)
 }
 
+// listenSalto runs a Salto interface simulator for the test.
+func listenSalto(t *testing.T) *saltotest.Interface {
+	t.Helper()
+	sim, err := saltotest.Listen(saltotest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	return sim
+}
+
+// listenFIAS runs a FIAS lock simulator for the test.
 func listenFIAS(t *testing.T) *fiastest.Lock {
 	t.Helper()
 	lock, err := fiastest.Listen(fiastest.Options{})
@@ -67,11 +79,7 @@ func listenFIAS(t *testing.T) *fiastest.Lock {
 // encoder. Both show in the health report.
 func TestFromMewsCutsWithoutEncoders(t *testing.T) {
 	lock := listenFIAS(t)
-	salto, err := saltotest.Listen(saltotest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { salto.Close() })
+	salto := listenSalto(t)
 	srv := mewstest.NewServer()
 	t.Cleanup(srv.Close)
 	srv.AddDevice(lobbyCutter)
@@ -298,11 +306,7 @@ func TestFromMewsFIASListens(t *testing.T) {
 // TestFromMewsSaltoMobileKeys: "MobileKeys": "true" in the Data JSON sends
 // Salto JustIN mobile keys (CNM) instead of cutting cards.
 func TestFromMewsSaltoMobileKeys(t *testing.T) {
-	salto, err := saltotest.Listen(saltotest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { salto.Close() })
+	salto := listenSalto(t)
 	srv := mewstest.NewServer()
 	t.Cleanup(srv.Close)
 	srv.SetKeyCutterSettings(mewstest.KeyCutter2.ID, mewstest.KeyCutterSettings{APIURL: "http://" + salto.Addr(), Data: `{"Type": "IndustryStandardProtocol", "MobileKeys": "true"}`})

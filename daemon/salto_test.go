@@ -19,11 +19,7 @@ import (
 // words. It logs the latency from the command's creation to the message's
 // arrival at Salto.
 func TestKeyCutThroughSalto(t *testing.T) {
-	sim, err := saltotest.Listen(saltotest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
+	sim := listenSalto(t)
 	srv := mewstest.NewServer()
 	t.Cleanup(srv.Close)
 	h := start(t, srv, t.TempDir(), fmt.Sprintf(`
