@@ -238,6 +238,7 @@ var operatorFiles = []string{
 	"/etc/mews-keyd/access_token",
 	"/etc/systemd/system/mews-keyd.service.d/override.conf",
 	"/var/lib/mews-keyd/journal.db",
+	"/var/lib/mews-keyd/starts.log",
 }
 
 func TestPostrmRemoveKeepsTheOperatorsFiles(t *testing.T) {

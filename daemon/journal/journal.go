@@ -4,14 +4,18 @@
 // command is left without a final state in Mews.
 //
 // The rule for callers is write before act: commit the step, then do what it
-// announces. Every method that changes a command is one transaction that is
-// on disk (fsynced) when the method returns; if it returns an error, nothing
-// changed and the caller must not act (in particular: no encode without a
-// successful StartEncode).
+// announces. Every method that changes a command is on disk (fsynced) when
+// it returns; if it returns an error, nothing changed and the caller must
+// not act (in particular: no encode without a successful StartEncode or
+// AcceptStarted). Each is one bbolt transaction, except AcceptStarted, the
+// fast path of an idle encoder: it is on disk once the start log
+// (state_dir/starts.log, see startlog.go) has it, one flush instead of
+// bbolt's two, and reaches journal.db behind it.
 //
 // The store is go.etcd.io/bbolt rather than files of our own or SQLite:
 //   - one file (state_dir/journal.db) that an operator can back up or move
-//     aside;
+//     aside (beside it, starts.log holds at most the encodes of the last
+//     moments);
 //   - ACID transactions with copy-on-write pages and two meta pages, so a
 //     crash or power cut leaves the last committed transaction, never a
 //     half-written entry;
@@ -35,6 +39,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -103,6 +108,15 @@ type Journal struct {
 
 	mu     sync.Mutex
 	counts [len(stepNames)]int
+
+	// starts is the start log (nil with UnsafeNoSync); inFlight holds the
+	// commands whose start is in it and not yet in journal.db.
+	starts   *startLog
+	inFlight inFlight
+	// startsFailed sends AcceptStarted the slow way after a commit behind
+	// the start log failed: the disk is full or failing, and no further
+	// card may be cut on a record journal.db cannot take.
+	startsFailed atomic.Bool
 }
 
 // Open opens (or creates) dir/journal.db. If another process holds it, the
@@ -141,6 +155,12 @@ func Open(dir string, opts Options) (*Journal, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open journal %s: %w", j.path, err)
+	}
+	if !opts.UnsafeNoSync {
+		if err := j.openStarts(filepath.Join(dir, StartLogName)); err != nil {
+			_ = j.db.Close()
+			return nil, err
+		}
 	}
 	return j, nil
 }
@@ -299,8 +319,15 @@ func (j *Journal) MovedAside() string { return j.movedAside }
 // Path returns the journal file's path.
 func (j *Journal) Path() string { return j.path }
 
-// Close closes the file and releases the lock.
+// Close waits for the commits behind the start log, then closes the files
+// and releases the lock.
 func (j *Journal) Close() error {
+	j.inFlight.wait()
+	if j.starts != nil {
+		if err := j.starts.close(); err != nil {
+			return fmt.Errorf("close start log: %w", err)
+		}
+	}
 	if err := j.db.Close(); err != nil {
 		return fmt.Errorf("close journal: %w", err)
 	}

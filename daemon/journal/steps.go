@@ -2,6 +2,7 @@ package journal
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -26,6 +27,9 @@ const (
 
 // Get returns the entry for a command id.
 func (j *Journal) Get(id string) (Entry, bool, error) {
+	if err := j.inFlight.settle(id); err != nil {
+		return Entry{}, false, j.readErr("get "+id, err)
+	}
 	var e Entry
 	var found bool
 	err := j.db.View(func(tx *bolt.Tx) error {
@@ -49,16 +53,61 @@ func (j *Journal) Get(id string) (Entry, bool, error) {
 // changes nothing and returns the existing entry with isNew false — that is
 // the deduplication of repeated events and polls.
 func (j *Journal) Accept(id, encoder, device string) (e Entry, isNew bool, err error) {
+	if err := j.inFlight.settle(id); err != nil {
+		return Entry{}, false, j.wrapErr(opAccept, id, err)
+	}
 	return j.create(opAccept, Entry{CommandID: id, Encoder: encoder, Device: device, Step: StepAccepted})
 }
 
-// AcceptStarted records a command as accepted and its encode as started in
-// one write, for a command whose encoder is free at once: one fsync where
-// Accept and StartEncode take two. The same rule as StartEncode holds: call
-// the encoder only after it returned nil with isNew true (false: the
-// journal had the command already, and whoever put it there handles it).
+// AcceptStarted records a command as accepted and its encode as started,
+// for a command whose encoder is free at once. The same rule as
+// StartEncode holds: call the encoder only after it returned nil with
+// isNew true (false: the journal had the command already, and whoever put
+// it there handles it).
+//
+// It returns once the start log has the step, one flush, and commits it to
+// journal.db behind that; the command's next step waits for the commit.
 func (j *Journal) AcceptStarted(id, encoder, device string) (isNew bool, err error) {
-	_, isNew, err = j.create(opAcceptStarted, Entry{CommandID: id, Encoder: encoder, Device: device, Step: StepEncodeStarted})
+	e := Entry{CommandID: id, Encoder: encoder, Device: device, Step: StepEncodeStarted}
+	if j.starts == nil || j.startsFailed.Load() {
+		return j.acceptStartedNow(e)
+	}
+	if _, known, err := j.Get(id); err != nil || known {
+		return false, err
+	}
+	if !j.inFlight.add(id) {
+		return false, nil
+	}
+	now := j.now()
+	slot, err := j.starts.write(startRecord{at: now, id: id, encoder: encoder, device: device})
+	if err != nil {
+		j.inFlight.done(id, nil)
+		if errors.Is(err, errRecordTooLong) {
+			return j.acceptStartedNow(e)
+		}
+		return false, j.wrapErr(opAcceptStarted, id, err)
+	}
+	go func() {
+		_, _, err := j.createAt(opAcceptStarted, e, now)
+		if err != nil {
+			j.startsFailed.Store(true)
+			j.log.Error().Err(err).Str("command", id).Msg("the journal cannot take an encode start the start log has; the next start reports it interrupted")
+		}
+		// On failure the record stays, slot and all, for the next start.
+		if err == nil {
+			j.starts.release(slot)
+		}
+		j.inFlight.done(id, err)
+	}()
+	return true, nil
+}
+
+// acceptStartedNow commits the step to journal.db before returning.
+func (j *Journal) acceptStartedNow(e Entry) (bool, error) {
+	_, isNew, err := j.create(opAcceptStarted, e)
+	if err == nil {
+		j.startsFailed.Store(false)
+	}
 	return isNew, err
 }
 
@@ -76,14 +125,22 @@ func (j *Journal) Withdraw(id, reason string) error {
 // that is not ours, so it is logged and looked at once. Like Accept it is
 // idempotent and returns isNew false for a known command.
 func (j *Journal) Ignore(id, device, reason string) (e Entry, isNew bool, err error) {
+	if err := j.inFlight.settle(id); err != nil {
+		return Entry{}, false, j.wrapErr(opIgnore, id, err)
+	}
 	return j.create(opIgnore, Entry{CommandID: id, Device: device, Step: StepIgnored, Reason: reason})
 }
 
 func (j *Journal) create(op string, e Entry) (Entry, bool, error) {
+	return j.createAt(op, e, j.now())
+}
+
+// createAt is create with the steps dated now, for a start log record
+// committed after the fact.
+func (j *Journal) createAt(op string, e Entry, now time.Time) (Entry, bool, error) {
 	if e.CommandID == "" {
 		return Entry{}, false, fmt.Errorf("%s: empty command id", op)
 	}
-	now := j.now()
 	isNew := false
 	err := j.db.Update(func(tx *bolt.Tx) error {
 		commands := tx.Bucket(bucketCommands)
@@ -195,6 +252,9 @@ func (j *Journal) Abandon(id, reason string) error {
 // transition applies one step change in one transaction, refusing it
 // unless the command is in step from.
 func (j *Journal) transition(op, id string, from Step, apply func(e *Entry, now time.Time)) error {
+	if err := j.inFlight.settle(id); err != nil {
+		return j.wrapErr(op, id, err)
+	}
 	now := j.now()
 	var before, after Step
 	err := j.db.Update(func(tx *bolt.Tx) error {

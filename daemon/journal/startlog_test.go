@@ -1,0 +1,168 @@
+package journal_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mews-keyd/mews-keyd/daemon/journal"
+)
+
+// The encoder may be called once AcceptStarted returns; the step then
+// reaches journal.db behind it, and the command's next step waits for it.
+func TestAcceptStartedThenFinish(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	j := openJournal(t, dir, c)
+	isNew, err := j.AcceptStarted("c1", "desk-1", "Front desk")
+	if err != nil || !isNew {
+		t.Fatalf("AcceptStarted = %v, %v", isNew, err)
+	}
+	must(t, j.FinishEncode("c1", journal.Result{OK: true}, "Processed", "1 key"))
+	if e := mustEntry(t, j, "c1"); e.Step != journal.StepReportQueued || e.Encoder != "desk-1" || e.Device != "Front desk" || !e.EncodeStartedAt.Equal(c.Now()) {
+		t.Errorf("entry after finish = %+v", e)
+	}
+	if isNew, err := j.AcceptStarted("c1", "desk-1", "Front desk"); err != nil || isNew {
+		t.Errorf("second AcceptStarted = %v, %v; want known", isNew, err)
+	}
+	if s := j.Stats(); s.Steps[journal.StepReportQueued] != 1 || s.Open != 1 {
+		t.Errorf("Stats = %+v", s)
+	}
+}
+
+// Close waits for journal.db's commit, and the next Open finds the start
+// log empty: nothing is replayed twice.
+func TestAcceptStartedSurvivesClose(t *testing.T) {
+	dir := t.TempDir()
+	j, err := journal.Open(dir, journal.Options{})
+	must(t, err)
+	if _, err := j.AcceptStarted("c1", "desk-1", "dev"); err != nil {
+		t.Fatal(err)
+	}
+	must(t, j.Close())
+	if n := startRecords(t, dir); n != 0 {
+		t.Errorf("%d records left in the start log after a clean close", n)
+	}
+	j = openJournal(t, dir, newClock())
+	if e := mustEntry(t, j, "c1"); e.Step != journal.StepEncodeStarted {
+		t.Errorf("after reopen: %s, want %s", e.Step, journal.StepEncodeStarted)
+	}
+}
+
+// A crash after the start log's flush and before journal.db's commit: the
+// next Open has the encode as started, dated by the record, so it is
+// reported interrupted like any other.
+func TestStartLogReplayedAtOpen(t *testing.T) {
+	dir := t.TempDir()
+	j, err := journal.Open(dir, journal.Options{})
+	must(t, err)
+	accept(t, j, "known")
+	must(t, j.StartEncode("known"))
+	must(t, j.FinishEncode("known", journal.Result{OK: true}, "Processed", ""))
+	must(t, j.Close())
+
+	at := time.Date(2025, 3, 1, 11, 59, 0, 0, time.UTC)
+	must(t, journal.WriteStartRecord(dir, "crashed", "desk-1", "Front desk", at))
+	// A record journal.db has already (its clearing never reached the
+	// disk) changes nothing.
+	must(t, journal.WriteStartRecord(dir, "known", "desk-1", "Front desk", at))
+
+	j = openJournal(t, dir, newClock())
+	e := mustEntry(t, j, "crashed")
+	if e.Step != journal.StepEncodeStarted || e.Encoder != "desk-1" || e.Device != "Front desk" || !e.EncodeStartedAt.Equal(at) || !e.AcceptedAt.Equal(at) {
+		t.Errorf("replayed entry = %+v", e)
+	}
+	if e := mustEntry(t, j, "known"); e.Step != journal.StepReportQueued {
+		t.Errorf("known command moved to %s by a stale record", e.Step)
+	}
+	unfinished, err := j.Unfinished()
+	must(t, err)
+	if got := ids(unfinished); !equal(got, []string{"crashed"}) {
+		t.Errorf("Unfinished = %v, want [crashed]", got)
+	}
+	if n := startRecords(t, dir); n != 0 {
+		t.Errorf("%d records left in the start log after the replay", n)
+	}
+}
+
+// A torn or foreign slot reads as empty: its write never returned, so its
+// encoder was never called.
+func TestStartLogIgnoresDamage(t *testing.T) {
+	dir := t.TempDir()
+	j, err := journal.Open(dir, journal.Options{})
+	must(t, err)
+	must(t, j.Close())
+	must(t, journal.WriteStartRecord(dir, "whole", "desk-1", "dev", time.Now()))
+	f, err := os.OpenFile(filepath.Join(dir, journal.StartLogName), os.O_RDWR, 0)
+	must(t, err)
+	torn := append([]byte("mks1\x00\x00\x00\x01"), strings.Repeat("x", 100)...)
+	if _, err := f.WriteAt(torn, 256); err != nil {
+		t.Fatal(err)
+	}
+	must(t, f.Close())
+
+	j = openJournal(t, dir, newClock())
+	if _, ok, _ := j.Get("whole"); !ok {
+		t.Error("the whole record was not replayed")
+	}
+	if s := j.Stats(); s.Open != 1 {
+		t.Errorf("%d open entries, want the whole record's alone", s.Open)
+	}
+}
+
+// A device name too long for a slot takes the slow way, all in journal.db.
+func TestAcceptStartedLongRecord(t *testing.T) {
+	j := openJournal(t, t.TempDir(), newClock())
+	device := strings.Repeat("d", 300)
+	if isNew, err := j.AcceptStarted("c1", "desk-1", device); err != nil || !isNew {
+		t.Fatalf("AcceptStarted = %v, %v", isNew, err)
+	}
+	if e := mustEntry(t, j, "c1"); e.Device != device || e.Step != journal.StepEncodeStarted {
+		t.Errorf("entry = %+v", e)
+	}
+}
+
+// A full disk: the preallocated start log still takes the first start, so
+// that card may be cut; journal.db refuses it, the command's next step
+// says so, and no further card starts until journal.db takes writes
+// again. The next start replays the record.
+func TestAcceptStartedWhenJournalDBFails(t *testing.T) {
+	dir := t.TempDir()
+	j, err := journal.Open(dir, journal.Options{})
+	must(t, err)
+	must(t, j.Close())
+
+	opts := journal.Options{}
+	journal.FailJournalDBWrites(&opts)
+	j, err = journal.Open(dir, opts)
+	must(t, err)
+	if isNew, err := j.AcceptStarted("first", "desk-1", "dev"); err != nil || !isNew {
+		t.Fatalf("first AcceptStarted = %v, %v; the start log has room", isNew, err)
+	}
+	if err := j.FinishEncode("first", journal.Result{OK: true}, "Processed", ""); !errors.Is(err, journal.ErrWriteFailed) {
+		t.Errorf("FinishEncode after a failed commit: %v, want ErrWriteFailed", err)
+	}
+	if _, err := j.AcceptStarted("second", "desk-1", "dev"); !errors.Is(err, journal.ErrWriteFailed) {
+		t.Errorf("second AcceptStarted: %v, want ErrWriteFailed", err)
+	}
+	must(t, j.Close())
+
+	j = openJournal(t, dir, newClock())
+	if e := mustEntry(t, j, "first"); e.Step != journal.StepEncodeStarted {
+		t.Errorf("first after the disk healed: %s, want %s", e.Step, journal.StepEncodeStarted)
+	}
+	if _, ok, _ := j.Get("second"); ok {
+		t.Error("the refused start is in the journal")
+	}
+}
+
+// startRecords counts the records in dir's start log.
+func startRecords(t *testing.T, dir string) int {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, journal.StartLogName))
+	must(t, err)
+	return strings.Count(string(data), "mks1")
+}
