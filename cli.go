@@ -161,6 +161,7 @@ func (m *Main) runDaemon(ctx context.Context, args []string) error {
 	for _, w := range warnings {
 		log.Warn().Msg(w)
 	}
+	daemon.TuneGC()
 	svc, err := install.New(install.Options{
 		ConfigPath: path,
 		Logger:     log,

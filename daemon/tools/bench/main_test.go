@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/mews-keyd/mews-keyd/daemon"
 )
 
 var (
@@ -31,6 +33,9 @@ var (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	// The daemons these benchmarks run in this process get the garbage
+	// collector the binary gives itself.
+	daemon.TuneGC()
 	code := m.Run()
 	if code == 0 && results.any() {
 		results.print(os.Stdout)
