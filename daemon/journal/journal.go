@@ -10,7 +10,7 @@
 // AcceptStarted). Each is one bbolt transaction, except AcceptStarted, the
 // fast path of an idle encoder: it is on disk once the start log
 // (state_dir/starts.log, see startlog.go) has it, one flush instead of
-// bbolt's two, and reaches journal.db behind it.
+// bbolt's two, and reaches journal.db with the command's next step.
 //
 // The store is go.etcd.io/bbolt rather than files of our own or SQLite:
 //   - one file (state_dir/journal.db) that an operator can back up or move
@@ -109,13 +109,14 @@ type Journal struct {
 	mu     sync.Mutex
 	counts [len(stepNames)]int
 
-	// starts is the start log (nil with UnsafeNoSync); inFlight holds the
-	// commands whose start is in it and not yet in journal.db.
-	starts   *startLog
-	inFlight inFlight
-	// startsFailed sends AcceptStarted the slow way after a commit behind
-	// the start log failed: the disk is full or failing, and no further
-	// card may be cut on a record journal.db cannot take.
+	// starts is the start log (nil with UnsafeNoSync); startedOnly holds
+	// the commands whose start is in it and not yet in journal.db.
+	starts      *startLog
+	startedOnly startedOnly
+	// startsFailed sends AcceptStarted the slow way after journal.db
+	// could not take a start from the start log: the disk is full or
+	// failing, and no further card may be cut on a record journal.db
+	// cannot take.
 	startsFailed atomic.Bool
 }
 
@@ -319,11 +320,18 @@ func (j *Journal) MovedAside() string { return j.movedAside }
 // Path returns the journal file's path.
 func (j *Journal) Path() string { return j.path }
 
-// Close waits for the commits behind the start log, then closes the files
-// and releases the lock.
+// Close commits the starts only the start log has to journal.db, then
+// closes the files and releases the lock.
 func (j *Journal) Close() error {
-	j.inFlight.wait()
 	if j.starts != nil {
+		var pending []startRecord
+		for _, p := range j.startedOnly.all() {
+			pending = append(pending, p.rec)
+		}
+		if _, err := j.commitStarts(pending); err != nil {
+			// They stay in the start log, for the next Open.
+			j.log.Error().Err(err).Msg("closing the journal")
+		}
 		if err := j.starts.close(); err != nil {
 			return fmt.Errorf("close start log: %w", err)
 		}

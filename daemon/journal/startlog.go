@@ -10,6 +10,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // StartLogName is the start log's file inside the state directory.
@@ -18,23 +20,25 @@ const StartLogName = "starts.log"
 // The start log makes AcceptStarted cost one flush where a bbolt commit
 // costs two (its pages, then its meta page): the encoder may be called as
 // soon as a fixed-size record saying "this command's encode started" is on
-// disk, while the same step is committed to journal.db behind it. Open
-// replays records journal.db does not have yet, so a crash in between
-// leaves an interrupted encode, exactly what a crash after the bbolt
-// commit leaves.
+// disk. journal.db takes the step later, in the transaction of the
+// command's next step (FinishEncode, or Withdraw), which saves it a commit
+// of its own; Close commits what is left, and Open replays what a crash
+// left, so an encode a crash interrupted is reported as interrupted,
+// whichever of the two files had it.
 //
 // The file is preallocated and never grows, so a flush writes data only
 // (fdatasync, no file-system metadata). Each record sits in its own slot
 // with a checksum, so a torn write reads as an empty slot: its encoder was
-// never called, because the write never returned.
+// never called, because the write never returned. A slot is held from the
+// start to the next step: one per encoder at most, far fewer than there
+// are slots.
 const (
 	startSlotSize  = 256
 	startSlotCount = 1024
 	startMagic     = "mks1"
 )
 
-// startLog hands out slots and writes records; one slot per encode whose
-// bbolt commit is still in flight.
+// startLog hands out slots and writes records.
 type startLog struct {
 	f *os.File
 
@@ -222,84 +226,91 @@ func (j *Journal) openStarts(path string) error {
 	if err != nil {
 		return err
 	}
-	replayed := 0
-	for _, r := range records {
-		e := Entry{CommandID: r.id, Encoder: r.encoder, Device: r.device, Step: StepEncodeStarted}
-		_, isNew, err := j.createAt(opAcceptStarted, e, r.at.Round(0))
-		if err != nil {
-			_ = l.close()
-			return fmt.Errorf("replay start log %s: %w", path, err)
-		}
-		if isNew {
-			replayed++
-		}
-	}
-	if len(records) > 0 {
-		if err := l.reset(); err != nil {
-			_ = l.close()
-			return err
-		}
-	}
-	if replayed > 0 {
-		j.log.Info().Int("commands", replayed).Msg("the start log had encodes journal.db did not: they were interrupted by the stop")
-	}
 	j.starts = l
+	added, err := j.commitStarts(records)
+	if err != nil {
+		_ = l.close()
+		return fmt.Errorf("replay start log %s: %w", path, err)
+	}
+	if added > 0 {
+		j.counts[StepEncodeStarted] += added
+		j.log.Info().Int("commands", added).Msg("the start log had encodes journal.db did not: they were interrupted by the stop")
+	}
 	return nil
 }
 
-// inFlight is the set of commands whose start is in the start log while
-// journal.db's commit is still running, or failed.
-type inFlight struct {
-	mu sync.Mutex
-	m  map[string]*commit
-	wg sync.WaitGroup
-}
-
-type commit struct {
-	done chan struct{}
-	err  error
-}
-
-// add registers id; false if it is in flight already.
-func (f *inFlight) add(id string) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, ok := f.m[id]; ok {
-		return false
+// commitStarts puts the starts journal.db does not have into it, in one
+// transaction, and then empties the start log. It returns how many it
+// added.
+func (j *Journal) commitStarts(records []startRecord) (added int, err error) {
+	if len(records) == 0 {
+		return 0, nil
 	}
-	if f.m == nil {
-		f.m = map[string]*commit{}
-	}
-	f.m[id] = &commit{done: make(chan struct{})}
-	f.wg.Add(1)
-	return true
-}
-
-// done ends id's commit with its outcome. A failed one stays, so that
-// every later step of the command hears that journal.db does not have it.
-func (f *inFlight) done(id string, err error) {
-	f.mu.Lock()
-	c := f.m[id]
-	if err == nil {
-		delete(f.m, id)
-	}
-	f.mu.Unlock()
-	c.err = err
-	close(c.done)
-	f.wg.Done()
-}
-
-// settle waits for id's commit, if one is running, and returns its error.
-func (f *inFlight) settle(id string) error {
-	f.mu.Lock()
-	c := f.m[id]
-	f.mu.Unlock()
-	if c == nil {
+	err = j.db.Update(func(tx *bolt.Tx) error {
+		for _, r := range records {
+			_, isNew, err := insert(tx, pendingStart{rec: r}.entry(), r.at)
+			if err != nil {
+				return err
+			}
+			if isNew {
+				added++
+			}
+		}
 		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
-	<-c.done
-	return c.err
+	return added, j.starts.reset()
 }
 
-// wait waits for every commit.
-func (f *inFlight) wait() { f.wg.Wait() }
+// startedOnly holds the commands whose start is in the start log alone:
+// journal.db takes the step with the command's next one (FinishEncode,
+// Withdraw), in one transaction, or at Close.
+type startedOnly struct {
+	mu sync.Mutex
+	m  map[string]pendingStart
+}
+
+type pendingStart struct {
+	rec  startRecord
+	slot int
+}
+
+func (s *startedOnly) add(p pendingStart) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]pendingStart{}
+	}
+	s.m[p.rec.id] = p
+}
+
+func (s *startedOnly) get(id string) (pendingStart, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.m[id]
+	return p, ok
+}
+
+func (s *startedOnly) remove(id string) {
+	s.mu.Lock()
+	delete(s.m, id)
+	s.mu.Unlock()
+}
+
+func (s *startedOnly) all() []pendingStart {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]pendingStart, 0, len(s.m))
+	for _, p := range s.m {
+		out = append(out, p)
+	}
+	return out
+}
+
+// entry is the command as the journal will record it.
+func (p pendingStart) entry() Entry {
+	r := p.rec
+	return Entry{CommandID: r.id, Encoder: r.encoder, Device: r.device, Step: StepEncodeStarted, AcceptedAt: r.at, EncodeStartedAt: r.at}
+}

@@ -11,8 +11,8 @@ import (
 	"github.com/mews-keyd/mews-keyd/daemon/journal"
 )
 
-// The encoder may be called once AcceptStarted returns; the step then
-// reaches journal.db behind it, and the command's next step waits for it.
+// The encoder may be called once AcceptStarted returns; journal.db takes
+// the start with the command's next step.
 func TestAcceptStartedThenFinish(t *testing.T) {
 	dir := t.TempDir()
 	c := newClock()
@@ -20,6 +20,16 @@ func TestAcceptStartedThenFinish(t *testing.T) {
 	isNew, err := j.AcceptStarted("c1", "desk-1", "Front desk")
 	if err != nil || !isNew {
 		t.Fatalf("AcceptStarted = %v, %v", isNew, err)
+	}
+	// Until its next step, the command is known as started all the same.
+	if e := mustEntry(t, j, "c1"); e.Step != journal.StepEncodeStarted || e.Encoder != "desk-1" {
+		t.Errorf("entry after AcceptStarted = %+v", e)
+	}
+	if _, isNew, err := j.Accept("c1", "desk-1", "Front desk"); err != nil || isNew {
+		t.Errorf("Accept of a started command = %v, %v; want known", isNew, err)
+	}
+	if s := j.Stats(); s.Steps[journal.StepEncodeStarted] != 1 || s.Open != 1 {
+		t.Errorf("Stats after AcceptStarted = %+v", s)
 	}
 	must(t, j.FinishEncode("c1", journal.Result{OK: true}, "Processed", "1 key"))
 	if e := mustEntry(t, j, "c1"); e.Step != journal.StepReportQueued || e.Encoder != "desk-1" || e.Device != "Front desk" || !e.EncodeStartedAt.Equal(c.Now()) {
@@ -33,8 +43,8 @@ func TestAcceptStartedThenFinish(t *testing.T) {
 	}
 }
 
-// Close waits for journal.db's commit, and the next Open finds the start
-// log empty: nothing is replayed twice.
+// Close commits a start only the start log has, and the next Open finds
+// the start log empty: nothing is replayed twice.
 func TestAcceptStartedSurvivesClose(t *testing.T) {
 	dir := t.TempDir()
 	j, err := journal.Open(dir, journal.Options{})
@@ -165,4 +175,23 @@ func startRecords(t *testing.T, dir string) int {
 	data, err := os.ReadFile(filepath.Join(dir, journal.StartLogName))
 	must(t, err)
 	return strings.Count(string(data), "mks1")
+}
+
+// A start withdrawn before the encoder was called is final, from the
+// start log straight to journal.db.
+func TestAcceptStartedThenWithdraw(t *testing.T) {
+	dir := t.TempDir()
+	j, err := journal.Open(dir, journal.Options{})
+	must(t, err)
+	if _, err := j.AcceptStarted("c1", "desk-1", "dev"); err != nil {
+		t.Fatal(err)
+	}
+	must(t, j.Withdraw("c1", "cancelled in Mews"))
+	if e := mustEntry(t, j, "c1"); e.Step != journal.StepIgnored || !e.Final {
+		t.Errorf("after Withdraw: %+v", e)
+	}
+	if n := startRecords(t, dir); n != 0 {
+		t.Errorf("%d records left in the start log after the withdrawal", n)
+	}
+	must(t, j.Close())
 }

@@ -27,8 +27,8 @@ const (
 
 // Get returns the entry for a command id.
 func (j *Journal) Get(id string) (Entry, bool, error) {
-	if err := j.inFlight.settle(id); err != nil {
-		return Entry{}, false, j.readErr("get "+id, err)
+	if p, ok := j.startedOnly.get(id); ok {
+		return p.entry(), true, nil
 	}
 	var e Entry
 	var found bool
@@ -53,9 +53,6 @@ func (j *Journal) Get(id string) (Entry, bool, error) {
 // changes nothing and returns the existing entry with isNew false — that is
 // the deduplication of repeated events and polls.
 func (j *Journal) Accept(id, encoder, device string) (e Entry, isNew bool, err error) {
-	if err := j.inFlight.settle(id); err != nil {
-		return Entry{}, false, j.wrapErr(opAccept, id, err)
-	}
 	return j.create(opAccept, Entry{CommandID: id, Encoder: encoder, Device: device, Step: StepAccepted})
 }
 
@@ -65,46 +62,34 @@ func (j *Journal) Accept(id, encoder, device string) (e Entry, isNew bool, err e
 // isNew true (false: the journal had the command already, and whoever put
 // it there handles it).
 //
-// It returns once the start log has the step, one flush, and commits it to
-// journal.db behind that; the command's next step waits for the commit.
+// It returns once the start log has the step: one flush, where a
+// journal.db commit takes two. journal.db takes the step with the
+// command's next one, in the same transaction.
 func (j *Journal) AcceptStarted(id, encoder, device string) (isNew bool, err error) {
-	e := Entry{CommandID: id, Encoder: encoder, Device: device, Step: StepEncodeStarted}
 	if j.starts == nil || j.startsFailed.Load() {
-		return j.acceptStartedNow(e)
+		return j.acceptStartedNow(id, encoder, device)
 	}
 	if _, known, err := j.Get(id); err != nil || known {
 		return false, err
 	}
-	if !j.inFlight.add(id) {
-		return false, nil
+	rec := startRecord{at: j.now(), id: id, encoder: encoder, device: device}
+	slot, err := j.starts.write(rec)
+	if errors.Is(err, errRecordTooLong) {
+		return j.acceptStartedNow(id, encoder, device)
 	}
-	now := j.now()
-	slot, err := j.starts.write(startRecord{at: now, id: id, encoder: encoder, device: device})
 	if err != nil {
-		j.inFlight.done(id, nil)
-		if errors.Is(err, errRecordTooLong) {
-			return j.acceptStartedNow(e)
-		}
 		return false, j.wrapErr(opAcceptStarted, id, err)
 	}
-	go func() {
-		_, _, err := j.createAt(opAcceptStarted, e, now)
-		if err != nil {
-			j.startsFailed.Store(true)
-			j.log.Error().Err(err).Str("command", id).Msg("the journal cannot take an encode start the start log has; the next start reports it interrupted")
-		}
-		// On failure the record stays, slot and all, for the next start.
-		if err == nil {
-			j.starts.release(slot)
-		}
-		j.inFlight.done(id, err)
-	}()
+	j.startedOnly.add(pendingStart{rec: rec, slot: slot})
+	j.mu.Lock()
+	j.counts[StepEncodeStarted]++
+	j.mu.Unlock()
 	return true, nil
 }
 
 // acceptStartedNow commits the step to journal.db before returning.
-func (j *Journal) acceptStartedNow(e Entry) (bool, error) {
-	_, isNew, err := j.create(opAcceptStarted, e)
+func (j *Journal) acceptStartedNow(id, encoder, device string) (bool, error) {
+	_, isNew, err := j.create(opAcceptStarted, Entry{CommandID: id, Encoder: encoder, Device: device, Step: StepEncodeStarted})
 	if err == nil {
 		j.startsFailed.Store(false)
 	}
@@ -125,43 +110,22 @@ func (j *Journal) Withdraw(id, reason string) error {
 // that is not ours, so it is logged and looked at once. Like Accept it is
 // idempotent and returns isNew false for a known command.
 func (j *Journal) Ignore(id, device, reason string) (e Entry, isNew bool, err error) {
-	if err := j.inFlight.settle(id); err != nil {
-		return Entry{}, false, j.wrapErr(opIgnore, id, err)
-	}
 	return j.create(opIgnore, Entry{CommandID: id, Device: device, Step: StepIgnored, Reason: reason})
 }
 
 func (j *Journal) create(op string, e Entry) (Entry, bool, error) {
-	return j.createAt(op, e, j.now())
-}
-
-// createAt is create with the steps dated now, for a start log record
-// committed after the fact.
-func (j *Journal) createAt(op string, e Entry, now time.Time) (Entry, bool, error) {
 	if e.CommandID == "" {
 		return Entry{}, false, fmt.Errorf("%s: empty command id", op)
 	}
+	if p, ok := j.startedOnly.get(e.CommandID); ok {
+		return p.entry(), false, nil
+	}
+	now := j.now()
 	isNew := false
 	err := j.db.Update(func(tx *bolt.Tx) error {
-		commands := tx.Bucket(bucketCommands)
-		if v := commands.Get([]byte(e.CommandID)); v != nil {
-			var err error
-			e, err = decodeEntry([]byte(e.CommandID), v)
-			return err
-		}
-		isNew = true
-		seq, err := commands.NextSequence()
-		if err != nil {
-			return err
-		}
-		e.Seq = seq
-		switch e.Step {
-		case StepAccepted:
-			e.AcceptedAt = now
-		case StepEncodeStarted:
-			e.AcceptedAt, e.EncodeStartedAt = now, now
-		}
-		return putEntry(tx, &e, now)
+		var err error
+		e, isNew, err = insert(tx, e, now)
+		return err
 	})
 	if err != nil {
 		return Entry{}, false, j.wrapErr(op, e.CommandID, err)
@@ -172,6 +136,28 @@ func (j *Journal) createAt(op string, e Entry, now time.Time) (Entry, bool, erro
 		j.mu.Unlock()
 	}
 	return e, isNew, nil
+}
+
+// insert puts a new command's entry, its steps dated now; for a command
+// already there it returns the entry there instead.
+func insert(tx *bolt.Tx, e Entry, now time.Time) (Entry, bool, error) {
+	commands := tx.Bucket(bucketCommands)
+	if v := commands.Get([]byte(e.CommandID)); v != nil {
+		e, err := decodeEntry([]byte(e.CommandID), v)
+		return e, false, err
+	}
+	seq, err := commands.NextSequence()
+	if err != nil {
+		return Entry{}, false, err
+	}
+	e.Seq = seq
+	switch e.Step {
+	case StepAccepted:
+		e.AcceptedAt = now
+	case StepEncodeStarted:
+		e.AcceptedAt, e.EncodeStartedAt = now, now
+	}
+	return e, true, putEntry(tx, &e, now)
 }
 
 // StartEncode records that the encoder is about to be called. Call the
@@ -252,19 +238,24 @@ func (j *Journal) Abandon(id, reason string) error {
 // transition applies one step change in one transaction, refusing it
 // unless the command is in step from.
 func (j *Journal) transition(op, id string, from Step, apply func(e *Entry, now time.Time)) error {
-	if err := j.inFlight.settle(id); err != nil {
-		return j.wrapErr(op, id, err)
-	}
+	pending, startedOnly := j.startedOnly.get(id)
 	now := j.now()
 	var before, after Step
 	err := j.db.Update(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketCommands).Get([]byte(id))
-		if v == nil {
+		var e Entry
+		if v := tx.Bucket(bucketCommands).Get([]byte(id)); v != nil {
+			var err error
+			if e, err = decodeEntry([]byte(id), v); err != nil {
+				return err
+			}
+		} else if startedOnly {
+			// The start, from the start log, goes in with this step.
+			var err error
+			if e, _, err = insert(tx, pending.entry(), pending.rec.at); err != nil {
+				return err
+			}
+		} else {
 			return fmt.Errorf("%s %s: %w", op, id, ErrNotFound)
-		}
-		e, err := decodeEntry([]byte(id), v)
-		if err != nil {
-			return err
 		}
 		if e.Step != from {
 			return fmt.Errorf("%w: cannot %s command %s in step %s", ErrInvalidTransition, op, id, e.Step)
@@ -280,7 +271,18 @@ func (j *Journal) transition(op, id string, from Step, apply func(e *Entry, now 
 		return putEntry(tx, &e, now)
 	})
 	if err != nil {
-		return j.wrapErr(op, id, err)
+		err = j.wrapErr(op, id, err)
+		if startedOnly && errors.Is(err, ErrWriteFailed) {
+			// The start stays in the start log for the next start to
+			// report; no further card starts on a journal.db that
+			// cannot take it.
+			j.startsFailed.Store(true)
+		}
+		return err
+	}
+	if startedOnly {
+		j.startedOnly.remove(id)
+		j.starts.release(pending.slot)
 	}
 	j.mu.Lock()
 	j.counts[before]--
