@@ -292,7 +292,7 @@ encoder = "lobby"
 			t.Errorf("%s: no elapsed_ms", r.Name)
 		}
 	}
-	want := []string{"config ok", "mews-api ok", "key-cutter ok", "key-cutter ok", "mews-websocket ok", "encoder ok", "encoder fail"}
+	want := []string{"config ok", "mews-api ok", "key-cutter ok", "key-cutter ok", "mews-commands ok", "mews-key-cutter ok", "mews-key-cutter ok", "mews-websocket ok", "encoder ok", "encoder fail"}
 	if strings.Join(got, ", ") != strings.Join(want, ", ") {
 		t.Errorf("results %q, want %q", got, want)
 	}

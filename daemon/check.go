@@ -47,7 +47,7 @@ const (
 // --json`, documented in the README: extend it, never rename a field.
 type CheckResult struct {
 	// Probe is the kind: config, setup, mews-api, key-cutter, clock,
-	// mews-websocket, encoder.
+	// mews-commands, mews-key-cutter, mews-websocket, encoder.
 	Probe string `json:"probe"`
 	// Name says what was probed, as the text line does.
 	Name   string      `json:"name"`
@@ -96,8 +96,9 @@ type CheckOptions struct {
 }
 
 // Check probes what the daemon depends on: Mews API authentication (then
-// the configured key cutters and the clock), the WebSocket handshake, and
-// every encoder. The probes run at once and each gets one attempt within
+// the configured key cutters, the clock, and every KeyCutter Mews has with
+// the lock servers their settings in Mews name), the WebSocket handshake,
+// and every encoder. The probes run at once and each gets one attempt within
 // the timeout, so a machine without network has its whole answer in about
 // one timeout; a failure says why in words.
 func Check(ctx context.Context, cfg *config.Config, deps Deps, opts CheckOptions) CheckResults {
@@ -115,7 +116,7 @@ func Check(ctx context.Context, cfg *config.Config, deps Deps, opts CheckOptions
 	route := d.route.Load()
 	groups := make([]CheckResults, 2+len(cfg.Encoders))
 	var probes sync.WaitGroup
-	probes.Go(func() { groups[0] = c.mewsAPI(ctx, d.api) })
+	probes.Go(func() { groups[0] = c.mewsAPI(ctx, d) })
 	probes.Go(func() { groups[1] = CheckResults{c.websocket(ctx, d.ws)} })
 	for i, ec := range cfg.Encoders {
 		st := route.station(ec.Name)
@@ -171,7 +172,8 @@ func failed(cause, detail string) CheckResult {
 
 // mewsAPI authenticates with the device list, then checks the key cutters
 // against it and the clock against Mews's.
-func (c *checker) mewsAPI(ctx context.Context, api *mews.Client) CheckResults {
+func (c *checker) mewsAPI(ctx context.Context, d *Daemon) CheckResults {
+	api := d.api
 	var devices []mews.Device
 	apiURL := c.cfg.Mews.APIURL
 	r := c.probe(ctx, "mews-api", "Mews API "+apiURL, func(ctx context.Context) CheckResult {
@@ -196,7 +198,7 @@ func (c *checker) mewsAPI(ctx context.Context, api *mews.Client) CheckResults {
 		r.Probe, r.Name = "key-cutter", "key cutter "+kc.DeviceID+kc.Identifier
 		results = append(results, c.report(r))
 	}
-	return results
+	return append(results, c.keyCuttersInMews(ctx, d, devices)...)
 }
 
 // websocket opens the WebSocket once and closes it.
@@ -315,22 +317,25 @@ func deviceList(devices []mews.Device) string {
 	return strings.Join(parts, ", ")
 }
 
-// encoder asks an encoder for its health until it is healthy or the probe
-// times out: a FIAS link needs its handshake before it is up.
+// encoder probes a configured encoder.
 func (c *checker) encoder(ctx context.Context, name string, st *station) CheckResult {
-	return c.probe(ctx, "encoder", name, func(ctx context.Context) CheckResult {
-		for {
-			h := encoderHealth(ctx, st)
-			if h.OK {
-				return passed(h.Detail)
-			}
-			t := time.NewTimer(healthPoll)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return failed("", h.Detail)
-			case <-t.C:
-			}
+	return c.probe(ctx, "encoder", name, func(ctx context.Context) CheckResult { return c.untilHealthy(ctx, st) })
+}
+
+// untilHealthy asks an encoder for its health until it is healthy or ctx
+// ends: a FIAS link needs its handshake before it is up.
+func (c *checker) untilHealthy(ctx context.Context, st *station) CheckResult {
+	for {
+		h := encoderHealth(ctx, st)
+		if h.OK {
+			return passed(h.Detail)
 		}
-	})
+		t := time.NewTimer(healthPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return failed("", h.Detail)
+		case <-t.C:
+		}
+	}
 }

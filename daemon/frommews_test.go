@@ -358,3 +358,65 @@ func TestFromMewsResumesAcceptedCommands(t *testing.T) {
 		t.Errorf("the lock system got KR %v (%v), want one with KC 2", kr, ok)
 	}
 }
+
+// TestCheckListsKeyCuttersInMews: `check` lists every KeyCutter Mews has,
+// with the type and API URL its active command carries and how it is
+// served (an encoder, its settings in Mews, not supported, not served),
+// and probes the lock server a key cutter's settings name, once.
+func TestCheckListsKeyCuttersInMews(t *testing.T) {
+	lock := listenFIAS(t)
+	srv := mewstest.NewServer()
+	t.Cleanup(srv.Close)
+	hotek := mews.Device{ID: "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f", Type: mews.DeviceKeyCutter, Name: "Hotek desk"}
+	twin := mews.Device{ID: "8d2e3f4a-5b6c-4d7e-9f0a-1b2c3d4e5f60", Type: mews.DeviceKeyCutter, Name: "Lobby twin", Identifier: "3"}
+	for _, dev := range []mews.Device{lobbyCutter, hotek, twin} {
+		srv.AddDevice(dev)
+	}
+	fias := mewstest.KeyCutterSettings{APIURL: "http://" + lock.Addr(), Data: `{"Type": "FiasProtocol"}`}
+	srv.SetKeyCutterSettings(lobbyCutter.ID, fias)
+	srv.SetKeyCutterSettings(twin.ID, fias)
+	srv.SetKeyCutterSettings(hotek.ID, mewstest.KeyCutterSettings{APIURL: "http://127.0.0.1:9", Data: `{"Type": "HotekKeyCutter"}`})
+	for _, dev := range []mews.Device{lobbyCutter, hotek, twin} {
+		if _, err := srv.CreateKeyCutterCommand(dev.ID, mewstest.ReservationArriving, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var cutters strings.Builder
+	for _, dev := range []mews.Device{lobbyCutter, hotek, twin} {
+		fmt.Fprintf(&cutters, "\n[[key_cutters]]\ndevice_id = %q\nfrom_mews = true\n", dev.ID)
+	}
+	text := configText(srv, filepath.Join(t.TempDir(), "state"), encoders+cutters.String())
+	cfg, _, err := config.Parse("test.toml", []byte(text), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	results := daemon.Check(context.Background(), cfg, daemon.Deps{Logger: zerolog.Nop(), Version: "test"}, daemon.CheckOptions{Progress: &out})
+
+	server := "fias " + lock.Addr()
+	for _, want := range []string{
+		fmt.Sprintf("ok    KeyCutter %q (identifier %s): its settings in Mews are not known", mewstest.KeyCutter1.Name, mewstest.KeyCutter1.Identifier),
+		"→ encoder desk-1",
+		fmt.Sprintf("ok    KeyCutter %q (identifier 2): type FiasProtocol, http://%s → its settings in Mews: encoder %s (fias)", lobbyCutter.Name, lock.Addr(), server),
+		fmt.Sprintf("FAIL  KeyCutter %q: type HotekKeyCutter, http://127.0.0.1:9 → not supported: the key cutter's lock type \"HotekKeyCutter\"", hotek.Name),
+		fmt.Sprintf("WARN  KeyCutter %q (identifier %s): its settings in Mews are not known", mewstest.KeyCutter2.Name, mewstest.KeyCutter2.Identifier),
+		"→ not served: no [[key_cutters]] entry lists it",
+		fmt.Sprintf("ok    encoder %s (from Mews): ", server),
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out.String())
+		}
+	}
+	probes := 0
+	for _, r := range results {
+		if r.Probe == "encoder" && strings.Contains(r.Name, "from Mews") {
+			probes++
+		}
+	}
+	if probes != 1 {
+		t.Errorf("%d probes of lock servers from Mews, want 1 for the two key cutters that share one:\n%s", probes, out.String())
+	}
+	if results.Failed() != 1 {
+		t.Errorf("%d failures, want the unsupported type's alone:\n%s", results.Failed(), out.String())
+	}
+}
