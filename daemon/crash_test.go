@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mews-keyd/mews-keyd/daemon/daemontest"
+	"github.com/mews-keyd/mews-keyd/daemon/journal"
 	"github.com/mews-keyd/mews-keyd/mews"
 	"github.com/mews-keyd/mews-keyd/mews/mewstest"
 )
@@ -59,8 +61,8 @@ func TestCrashMatrix(t *testing.T) {
 
 	t.Run("before encode", func(t *testing.T) {
 		c := newCrashCase(t, bin)
-		// The encoder is free, so the journal records the command accepted
-		// and started in one write while Mews hears Processing; the
+		// The encoder is free, so the start log records the command
+		// accepted and started in one write while Mews hears Processing; the
 		// encoder is called once both are done. Holding the update holds
 		// the daemon there; the kill lands before or after the journal
 		// write. After it, the start on disk cannot be told from an
@@ -101,13 +103,22 @@ func TestCrashMatrix(t *testing.T) {
 		p := c.start()
 		call := c.ledger.next(t)
 		// The card is cut (ledger written) and the encoder has not
-		// answered: the journal still says "encode started".
+		// answered: only the start log says "encode started" (journal.db
+		// takes the start with the result), so the next start must
+		// replay it from there.
 		p.kill()
 		call.drop()
+		starts, err := os.ReadFile(filepath.Join(c.state, journal.StartLogName))
+		if err != nil || !bytes.Contains(starts, []byte(c.id)) {
+			t.Fatalf("the start log lacks the command the encoder has (%v)", err)
+		}
 		p = c.start()
 		c.waitFinal(p)
 		p.stop()
 		c.check(mews.CommandError, "interrupted by a restart, please cut the key again", 1)
+		if !strings.Contains(p.logs.String(), "the start log had encodes journal.db did not") {
+			t.Error("the restart did not say it replayed the start log")
+		}
 	})
 
 	t.Run("after journal before update", func(t *testing.T) {
@@ -167,6 +178,7 @@ type crashCase struct {
 	srv    *mewstest.Server
 	ledger *ledger
 	config string
+	state  string // the daemon's state_dir
 	id     string
 }
 
@@ -185,14 +197,15 @@ command = [%q]
 env = { LEDGER_FILE = %q, LEDGER_ADDR = %q }
 `, bin.encoder, l.file, l.addr())
 	config := filepath.Join(dir, "mews-keyd.toml")
-	text := strings.Replace(configText(srv, filepath.Join(dir, "state"), encoder), `level = "debug"`, "level = \"debug\"\nformat = \"json\"", 1)
+	state := filepath.Join(dir, "state")
+	text := strings.Replace(configText(srv, state, encoder), `level = "debug"`, "level = \"debug\"\nformat = \"json\"", 1)
 	if err := os.WriteFile(config, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// Created before the first start: the catch-up poll finds it, so no
 	// event has to reach a daemon that is still connecting.
 	id := mustCut(t, srv, mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
-	return &crashCase{t: t, bin: bin, srv: srv, ledger: l, config: config, id: id}
+	return &crashCase{t: t, bin: bin, srv: srv, ledger: l, config: config, state: state, id: id}
 }
 
 // daemonProc is one mews-keyd process.
