@@ -121,6 +121,29 @@ func TestCrashMatrix(t *testing.T) {
 		}
 	})
 
+	t.Run("queued card during encode", func(t *testing.T) {
+		c := newCrashCase(t, bin)
+		other := mustCut(t, c.srv, mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
+		p := c.start()
+		// One command takes the free encoder, the other waits for it,
+		// accepted in journal.db; it starts once the first is answered.
+		first := c.ledger.next(t)
+		first.answer("ok")
+		second := c.ledger.next(t)
+		// Only the start log says the queued card started.
+		p.kill()
+		second.drop()
+		p = c.start()
+		c.wait(p, "both commands final", func(s *mewstest.Server) bool {
+			a, _ := s.Command(c.id)
+			b, _ := s.Command(other)
+			return a.State.Final() && b.State.Final()
+		})
+		p.stop()
+		c.checkCommand(first.id, mews.CommandProcessed, "1 key for room", 1)
+		c.checkCommand(second.id, mews.CommandError, "interrupted by a restart, please cut the key again", 1)
+	})
+
 	t.Run("after journal before update", func(t *testing.T) {
 		c := newCrashCase(t, bin)
 		p := c.start()
@@ -319,19 +342,24 @@ func (c *crashCase) waitHung(p *daemonProc, state mews.CommandState) {
 // check asserts the invariant and the expected outcome.
 func (c *crashCase) check(want mews.CommandState, note string, calls int) {
 	c.t.Helper()
+	c.checkCommand(c.id, want, note, calls)
+}
+
+func (c *crashCase) checkCommand(id string, want mews.CommandState, note string, calls int) {
+	c.t.Helper()
 	var finals []mews.CommandState
-	for _, st := range c.srv.StateHistory(c.id) {
+	for _, st := range c.srv.StateHistory(id) {
 		if st.Final() {
 			finals = append(finals, st)
 		}
 	}
 	if len(finals) != 1 {
-		c.t.Errorf("final states in Mews %v (history %v), want exactly one", finals, c.srv.StateHistory(c.id))
+		c.t.Errorf("%s: final states in Mews %v (history %v), want exactly one", id, finals, c.srv.StateHistory(id))
 	}
-	if n := c.ledger.count(c.id); n != calls {
-		c.t.Errorf("encoder called %d times, want %d", n, calls)
+	if n := c.ledger.count(id); n != calls {
+		c.t.Errorf("%s: encoder called %d times, want %d", id, n, calls)
 	}
-	assertState(c.t, c.srv, c.id, want, note)
+	assertState(c.t, c.srv, id, want, note)
 }
 
 // ledger is the test's side of ledgerenc: the ledger file and the listener

@@ -7,10 +7,11 @@
 // announces. Every method that changes a command is on disk (fsynced) when
 // it returns; if it returns an error, nothing changed and the caller must
 // not act (in particular: no encode without a successful StartEncode or
-// AcceptStarted). Each is one bbolt transaction, except AcceptStarted, the
-// fast path of an idle encoder: it is on disk once the start log
-// (state_dir/starts.log, see startlog.go) has it, one flush instead of
-// bbolt's two, and reaches journal.db with the command's next step.
+// AcceptStarted). Each is one bbolt transaction, except the two that
+// start an encode, StartEncode and AcceptStarted (an idle encoder's fast
+// path): they are on disk once the start log (state_dir/starts.log, see
+// startlog.go) has them, one flush instead of bbolt's two, and reach
+// journal.db with the command's next step.
 //
 // The store is go.etcd.io/bbolt rather than files of our own or SQLite:
 //   - one file (state_dir/journal.db) that an operator can back up or move

@@ -17,14 +17,15 @@ import (
 // StartLogName is the start log's file inside the state directory.
 const StartLogName = "starts.log"
 
-// The start log makes AcceptStarted cost one flush where a bbolt commit
-// costs two (its pages, then its meta page): the encoder may be called as
-// soon as a fixed-size record saying "this command's encode started" is on
-// disk. journal.db takes the step later, in the transaction of the
-// command's next step (FinishEncode, or Withdraw), which saves it a commit
-// of its own; Close commits what is left, and Open replays what a crash
-// left, so an encode a crash interrupted is reported as interrupted,
-// whichever of the two files had it.
+// The start log makes starting an encode (StartEncode, AcceptStarted)
+// cost one flush where a bbolt commit costs two (its pages, then its meta
+// page): the encoder may be called as soon as a fixed-size record saying
+// "this command's encode started" is on disk. journal.db takes the step
+// later, in the transaction of the command's next step (FinishEncode, or
+// Withdraw), which saves it a commit of its own; Close commits what is
+// left, and Open replays what a crash left, so an encode a crash
+// interrupted is reported as interrupted, whichever of the two files had
+// it.
 //
 // The file is preallocated and never grows, so a flush writes data only
 // (fdatasync, no file-system metadata). Each record sits in its own slot
@@ -227,46 +228,72 @@ func (j *Journal) openStarts(path string) error {
 		return err
 	}
 	j.starts = l
-	added, err := j.commitStarts(records)
+	delta, err := j.commitStarts(records)
 	if err != nil {
 		_ = l.close()
 		return fmt.Errorf("replay start log %s: %w", path, err)
 	}
-	if added > 0 {
-		j.counts[StepEncodeStarted] += added
-		j.log.Info().Int("commands", added).Msg("the start log had encodes journal.db did not: they were interrupted by the stop")
+	for step, n := range delta {
+		j.counts[step] += n
+	}
+	if n := delta[StepEncodeStarted]; n > 0 {
+		j.log.Info().Int("commands", n).Msg("the start log had encodes journal.db did not: they were interrupted by the stop")
 	}
 	return nil
 }
 
 // commitStarts puts the starts journal.db does not have into it, in one
-// transaction, and then empties the start log. It returns how many it
-// added.
-func (j *Journal) commitStarts(records []startRecord) (added int, err error) {
+// transaction, and then empties the start log. It returns how the entries
+// per step changed.
+func (j *Journal) commitStarts(records []startRecord) (delta [len(stepNames)]int, err error) {
 	if len(records) == 0 {
-		return 0, nil
+		return delta, nil
 	}
 	err = j.db.Update(func(tx *bolt.Tx) error {
 		for _, r := range records {
-			_, isNew, err := insert(tx, pendingStart{rec: r}.entry(), r.at)
+			_, before, err := withStart(tx, pendingStart{rec: r})
 			if err != nil {
 				return err
 			}
-			if isNew {
-				added++
+			if before != StepEncodeStarted {
+				delta[before]--
+				delta[StepEncodeStarted]++
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, err
+		return delta, err
 	}
-	return added, j.starts.reset()
+	return delta, j.starts.reset()
+}
+
+// withStart writes a start from the start log into journal.db and returns
+// the command's entry with it. A command journal.db does not have is put
+// in as started; a queued one (accepted) moves to started; one further
+// along is left as it is. before is the step it had in journal.db, and
+// StepEncodeStarted when it changed nothing.
+func withStart(tx *bolt.Tx, p pendingStart) (e Entry, before Step, err error) {
+	v := tx.Bucket(bucketCommands).Get([]byte(p.rec.id))
+	if v == nil {
+		e, _, err = insert(tx, p.entry(), p.rec.at)
+		return e, 0, err
+	}
+	if e, err = decodeEntry([]byte(p.rec.id), v); err != nil {
+		return Entry{}, 0, err
+	}
+	if e.Step != StepAccepted {
+		return e, StepEncodeStarted, nil
+	}
+	p.startQueued(&e)
+	return e, StepAccepted, putEntry(tx, &e, p.rec.at)
 }
 
 // startedOnly holds the commands whose start is in the start log alone:
 // journal.db takes the step with the command's next one (FinishEncode,
-// Withdraw), in one transaction, or at Close.
+// Withdraw), in one transaction, or at Close. Until then the journal's
+// reads show them started: a command journal.db does not have yet as a
+// new entry, a queued one moved on from accepted.
 type startedOnly struct {
 	mu sync.Mutex
 	m  map[string]pendingStart
@@ -307,6 +334,14 @@ func (s *startedOnly) all() []pendingStart {
 		out = append(out, p)
 	}
 	return out
+}
+
+// startQueued moves a queued (accepted) entry to the start p records;
+// an entry in any other step is left as it is.
+func (p pendingStart) startQueued(e *Entry) {
+	if e.Step == StepAccepted {
+		e.Step, e.EncodeStartedAt = StepEncodeStarted, p.rec.at
+	}
 }
 
 // entry is the command as the journal will record it.

@@ -195,3 +195,57 @@ func TestAcceptStartedThenWithdraw(t *testing.T) {
 	}
 	must(t, j.Close())
 }
+
+// A queued card's start goes through the start log too: one flush, and
+// journal.db takes it with the result.
+func TestStartEncodeThroughStartLog(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	j, err := journal.Open(dir, journal.Options{Now: c.Now})
+	must(t, err)
+	accept(t, j, "queued", "waiting")
+	c.Advance(time.Second)
+	must(t, j.StartEncode("queued"))
+	if n := startRecords(t, dir); n != 1 {
+		t.Errorf("%d records in the start log, want 1", n)
+	}
+	e := mustEntry(t, j, "queued")
+	if e.Step != journal.StepEncodeStarted || !e.EncodeStartedAt.Equal(c.Now()) || e.Seq == 0 || e.Encoder != "frontdesk" {
+		t.Errorf("started queued entry = %+v", e)
+	}
+	if err := j.StartEncode("queued"); !errors.Is(err, journal.ErrInvalidTransition) {
+		t.Errorf("second StartEncode: %v, want ErrInvalidTransition", err)
+	}
+	if err := j.Abandon("queued", "cancelled"); !errors.Is(err, journal.ErrInvalidTransition) {
+		t.Errorf("Abandon of a started command: %v, want ErrInvalidTransition", err)
+	}
+	if isNew, err := j.AcceptStarted("fresh", "desk-2", "dev"); err != nil || !isNew {
+		t.Fatalf("AcceptStarted = %v, %v", isNew, err)
+	}
+	u, err := j.Unfinished()
+	must(t, err)
+	if got, want := ids(u), []string{"queued", "waiting", "fresh"}; !equal(got, want) {
+		t.Errorf("Unfinished = %v, want %v", got, want)
+	}
+	if s := j.Stats(); s.Steps[journal.StepAccepted] != 1 || s.Steps[journal.StepEncodeStarted] != 2 {
+		t.Errorf("Stats = %+v", s)
+	}
+	must(t, j.FinishEncode("queued", journal.Result{OK: true}, "Processed", ""))
+	if e := mustEntry(t, j, "queued"); e.Step != journal.StepReportQueued || !e.EncodeStartedAt.Equal(c.Now()) {
+		t.Errorf("finished queued entry = %+v", e)
+	}
+	must(t, j.Close())
+
+	// A crash between a queued card's start and its result.
+	must(t, journal.WriteStartRecord(dir, "waiting", "frontdesk", "dev-1", c.Now()))
+	j = openJournal(t, dir, c)
+	if e := mustEntry(t, j, "waiting"); e.Step != journal.StepEncodeStarted || !e.EncodeStartedAt.Equal(c.Now()) {
+		t.Errorf("replayed queued entry = %+v", e)
+	}
+	if e := mustEntry(t, j, "fresh"); e.Step != journal.StepEncodeStarted {
+		t.Errorf("fresh start committed at Close: %+v", e)
+	}
+	if s := j.Stats(); s.Steps[journal.StepAccepted] != 0 || s.Steps[journal.StepEncodeStarted] != 2 || s.Steps[journal.StepReportQueued] != 1 {
+		t.Errorf("Stats after the replay = %+v", s)
+	}
+}

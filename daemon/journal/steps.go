@@ -27,9 +27,7 @@ const (
 
 // Get returns the entry for a command id.
 func (j *Journal) Get(id string) (Entry, bool, error) {
-	if p, ok := j.startedOnly.get(id); ok {
-		return p.entry(), true, nil
-	}
+	pending, startedOnly := j.startedOnly.get(id)
 	var e Entry
 	var found bool
 	err := j.db.View(func(tx *bolt.Tx) error {
@@ -44,6 +42,13 @@ func (j *Journal) Get(id string) (Entry, bool, error) {
 	})
 	if err != nil {
 		return Entry{}, false, j.readErr("get "+id, err)
+	}
+	// A start only the start log has counts as written.
+	if startedOnly && !found {
+		return pending.entry(), true, nil
+	}
+	if startedOnly {
+		pending.startQueued(&e)
 	}
 	return e, found, nil
 }
@@ -117,8 +122,9 @@ func (j *Journal) create(op string, e Entry) (Entry, bool, error) {
 	if e.CommandID == "" {
 		return Entry{}, false, fmt.Errorf("%s: empty command id", op)
 	}
-	if p, ok := j.startedOnly.get(e.CommandID); ok {
-		return p.entry(), false, nil
+	if _, ok := j.startedOnly.get(e.CommandID); ok {
+		known, _, err := j.Get(e.CommandID)
+		return known, false, err
 	}
 	now := j.now()
 	isNew := false
@@ -163,11 +169,48 @@ func insert(tx *bolt.Tx, e Entry, now time.Time) (Entry, bool, error) {
 // StartEncode records that the encoder is about to be called. Call the
 // encoder only after it returned nil: an error means the step is not on
 // disk, and an encode now could not be told apart from none after a crash.
+//
+// Like AcceptStarted, it returns once the start log has the step, and
+// journal.db takes it with the command's next one.
 func (j *Journal) StartEncode(id string) error {
-	return j.transition(opStartEncode, id, StepAccepted, func(e *Entry, now time.Time) {
+	if j.starts == nil || j.startsFailed.Load() {
+		return j.startEncodeNow(id)
+	}
+	e, found, err := j.Get(id)
+	switch {
+	case err != nil:
+		return err
+	case !found:
+		return fmt.Errorf("%s %s: %w", opStartEncode, id, ErrNotFound)
+	case e.Step != StepAccepted:
+		return fmt.Errorf("%w: cannot %s command %s in step %s", ErrInvalidTransition, opStartEncode, id, e.Step)
+	}
+	rec := startRecord{at: j.now(), id: id, encoder: e.Encoder, device: e.Device}
+	slot, err := j.starts.write(rec)
+	if errors.Is(err, errRecordTooLong) {
+		return j.startEncodeNow(id)
+	}
+	if err != nil {
+		return j.wrapErr(opStartEncode, id, err)
+	}
+	j.startedOnly.add(pendingStart{rec: rec, slot: slot})
+	j.mu.Lock()
+	j.counts[StepAccepted]--
+	j.counts[StepEncodeStarted]++
+	j.mu.Unlock()
+	return nil
+}
+
+// startEncodeNow commits the step to journal.db before returning.
+func (j *Journal) startEncodeNow(id string) error {
+	err := j.transition(opStartEncode, id, StepAccepted, func(e *Entry, now time.Time) {
 		e.Step = StepEncodeStarted
 		e.EncodeStartedAt = now
 	})
+	if err == nil {
+		j.startsFailed.Store(false)
+	}
+	return err
 }
 
 // FinishEncode records the encoder's result and queues the Mews state
@@ -243,15 +286,15 @@ func (j *Journal) transition(op, id string, from Step, apply func(e *Entry, now 
 	var before, after Step
 	err := j.db.Update(func(tx *bolt.Tx) error {
 		var e Entry
-		if v := tx.Bucket(bucketCommands).Get([]byte(id)); v != nil {
-			var err error
-			if e, err = decodeEntry([]byte(id), v); err != nil {
-				return err
-			}
-		} else if startedOnly {
+		if startedOnly {
 			// The start, from the start log, goes in with this step.
 			var err error
-			if e, _, err = insert(tx, pending.entry(), pending.rec.at); err != nil {
+			if e, _, err = withStart(tx, pending); err != nil {
+				return err
+			}
+		} else if v := tx.Bucket(bucketCommands).Get([]byte(id)); v != nil {
+			var err error
+			if e, err = decodeEntry([]byte(id), v); err != nil {
 				return err
 			}
 		} else {
@@ -339,6 +382,12 @@ func (j *Journal) Outbox() ([]Entry, error) {
 
 func (j *Journal) openEntries(op string, keep func(Step) bool) ([]Entry, error) {
 	var out []Entry
+	// Starts only the start log has count as written; the ones journal.db
+	// does not have at all come last.
+	starts := map[string]pendingStart{}
+	for _, p := range j.startedOnly.all() {
+		starts[p.rec.id] = p
+	}
 	err := j.db.View(func(tx *bolt.Tx) error {
 		commands := tx.Bucket(bucketCommands)
 		return tx.Bucket(bucketOpen).ForEach(func(_, id []byte) error {
@@ -350,6 +399,10 @@ func (j *Journal) openEntries(op string, keep func(Step) bool) ([]Entry, error) 
 			if err != nil {
 				return err
 			}
+			if p, ok := starts[e.CommandID]; ok {
+				delete(starts, e.CommandID)
+				p.startQueued(&e)
+			}
 			if keep(e.Step) {
 				out = append(out, e)
 			}
@@ -358,6 +411,11 @@ func (j *Journal) openEntries(op string, keep func(Step) bool) ([]Entry, error) 
 	})
 	if err != nil {
 		return nil, j.readErr(op, err)
+	}
+	for _, p := range starts {
+		if e := p.entry(); keep(e.Step) {
+			out = append(out, e)
+		}
 	}
 	return out, nil
 }
