@@ -52,21 +52,17 @@ func (c *cutter) runStation(ctx context.Context, st *station) {
 const noJournalNote = "mews-keyd cannot write its journal (disk full?); no key was cut"
 
 // encode runs one command through its encoder. The order is what makes a
-// crash safe: Mews hears Processing (and can still tell us the command was
-// cancelled) and the journal records that the encoder is about to be
-// called, then the encoder runs, then the result is journalled before Mews
-// is told.
+// crash safe: the journal records that the encoder is about to be called
+// while Mews hears Processing (and can still tell us the command was
+// cancelled), then the encoder runs, then the result is journalled before
+// Mews is told.
 func (c *cutter) encode(ctx context.Context, st *station, j job) {
 	log := st.log.With().Str(fieldCommand, j.cmd.ID).Logger()
 	ioStart := time.Now()
 	// The station has taken this card: a stop from here on lets it finish,
 	// so the Processing update is not cut short either.
 	ctx = context.WithoutCancel(ctx)
-	ready := c.startQueued
-	if j.fresh {
-		ready = c.startFresh
-	}
-	if !ready(ctx, st, j, log) {
+	if !c.start(ctx, st, j, log) {
 		return
 	}
 	j.io += time.Since(ioStart)
@@ -112,53 +108,37 @@ func (c *cutter) encode(ctx context.Context, st *station, j job) {
 	c.outbox.wake()
 }
 
-// startQueued gets a queued command (accepted in the journal) ready to
-// cut: Mews hears Processing first, then the journal records the start. It
-// reports whether to call the encoder.
-func (c *cutter) startQueued(ctx context.Context, _ *station, j job, log zerolog.Logger) bool {
-	if gone := c.updates.markProcessing(ctx, j.cmd.ID); gone != nil {
-		log.Info().Err(gone).Msg("command was closed in Mews before encoding; not cutting")
-		if err := c.journal.Abandon(j.cmd.ID, gone.Error()); err != nil {
-			log.Error().Err(err).Msg("recording abandoned command")
-		}
-		return false
-	}
-	if err := c.journal.StartEncode(j.cmd.ID); err != nil {
-		log.Error().Err(err).Msg("cannot journal the encode; not cutting")
-		if errors.Is(err, journal.ErrInvalidTransition) {
-			// The journal has the command further along: whoever moved it
-			// there reports it. A second report could contradict theirs.
-			return false
-		}
-		c.updates.reportDirect(ctx, j.cmd.ID, mews.CommandError, noJournalNote)
-		return false
-	}
-	return true
-}
-
-// startFresh gets a command the journal does not know yet ready to cut,
-// the fast way for an idle encoder: the journal records it accepted and
-// started in one write while Mews hears Processing, and the encoder is
-// called once both are done. A crash in between leaves either a started
-// encode (reported "interrupted", as ever) or a command Mews shows
-// Processing that the journal does not know (reported "lost track"): in
-// neither case is a card cut twice.
-func (c *cutter) startFresh(ctx context.Context, st *station, j job, log zerolog.Logger) bool {
+// start gets a command ready to cut: the journal records the encode as
+// started (a command the journal does not know yet, handed to an idle
+// encoder, as accepted and started at once) while Mews hears Processing,
+// and the encoder is called once both are done. Each is one flush of the
+// start log, or one round trip. A crash in between leaves either a started
+// encode (reported "interrupted", as ever) or, for a fresh command, one
+// Mews shows Processing that the journal does not know (reported "lost
+// track"): in neither case is a card cut twice. It reports whether to call
+// the encoder.
+func (c *cutter) start(ctx context.Context, st *station, j job, log zerolog.Logger) bool {
 	marked := make(chan error, 1)
 	go func() { marked <- c.updates.markProcessing(ctx, j.cmd.ID) }()
-	isNew, err := c.journal.AcceptStarted(j.cmd.ID, st.name, j.cmd.Device.Name)
+	isNew, err := true, error(nil)
+	if j.fresh {
+		isNew, err = c.journal.AcceptStarted(j.cmd.ID, st.name, j.cmd.Device.Name)
+	} else {
+		err = c.journal.StartEncode(j.cmd.ID)
+	}
 	gone := <-marked
 	switch {
+	case errors.Is(err, journal.ErrInvalidTransition), err == nil && !isNew:
+		// Only the intake hands commands over, and the journal has this
+		// one further along: whoever moved it there reports it. A second
+		// report could contradict theirs.
+		log.Error().Err(err).Msg("the journal already had this command started or done; not cutting")
+		return false
 	case err != nil:
 		log.Error().Err(err).Msg("cannot journal the encode; not cutting")
 		if gone == nil {
 			c.updates.reportDirect(ctx, j.cmd.ID, mews.CommandError, noJournalNote)
 		}
-		return false
-	case !isNew:
-		// Only the intake hands commands over, and it asked the journal
-		// first: whoever put it there handles it.
-		log.Error().Msg("the journal already had this command; not cutting")
 		return false
 	case gone != nil:
 		log.Info().Err(gone).Msg("command was closed in Mews before encoding; not cutting")

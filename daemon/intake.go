@@ -305,7 +305,7 @@ func (in *intake) admit(cmd *mews.Command, at arrival) {
 	j := job{cmd: *cmd, data: data, seen: at.seen, io: at.io}
 	if st.idle() {
 		// Taken at once: the station journals it accepted and started in
-		// one write (startFresh).
+		// one write (cutter.start).
 		j.fresh = true
 		in.handed[cmd.ID] = st
 	} else {
