@@ -129,9 +129,9 @@ func settingsWords(data *mews.KeyCutterData) string {
 	if ref != nil {
 		typ = "no usable type"
 	}
-	url := data.APIURL
-	if url == "" {
-		url = "no API URL"
+	where := "no API URL"
+	if data.APIURL != "" {
+		where = shownURL(data.APIURL)
 	}
-	return strings.Join([]string{"type " + typ, url}, ", ")
+	return strings.Join([]string{"type " + typ, where}, ", ")
 }

@@ -221,10 +221,10 @@ func (d *described) lockServer(apiURL string) (netip.Addr, string, *refusal) {
 	}
 	u, err := url.Parse(apiURL)
 	if err != nil || u.Hostname() == "" {
-		return netip.Addr{}, "", &refusal{note: fmt.Sprintf("the key cutter's API URL in Mews (%q) is not a URL like http://<ip>:<port>", apiURL), cause: err}
+		return netip.Addr{}, "", &refusal{note: fmt.Sprintf("the key cutter's API URL in Mews (%q) is not a URL like http://<ip>:<port>", shownURL(apiURL)), cause: err}
 	}
 	if u.Port() == "" {
-		return netip.Addr{}, "", &refusal{note: fmt.Sprintf("the key cutter's API URL in Mews (%q) names no port", apiURL)}
+		return netip.Addr{}, "", &refusal{note: fmt.Sprintf("the key cutter's API URL in Mews (%q) names no port", shownURL(apiURL))}
 	}
 	host := u.Hostname()
 	addrs, err := resolve(host)
@@ -237,6 +237,15 @@ func (d *described) lockServer(apiURL string) (netip.Addr, string, *refusal) {
 		}
 	}
 	return addrs[0].Unmap(), u.Port(), nil
+}
+
+// shownURL is an API URL as notes, logs and check show it: without the
+// password it may carry.
+func shownURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	return raw
 }
 
 // resolve returns host's addresses; an IP address is its own.

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -57,5 +58,18 @@ func TestDescribedClosesIdleStations(t *testing.T) {
 	t.Cleanup(next.close)
 	if next == first || replaced[len(replaced)-1] != first {
 		t.Errorf("the reopened station does not wait for the retired one: %v", replaced)
+	}
+}
+
+// check and the notes show a key cutter's API URL without the password
+// it may carry.
+func TestSettingsWordsHidePasswords(t *testing.T) {
+	got := settingsWords(&mews.KeyCutterData{APIURL: "http://admin:s3cret@10.0.0.5:5010", KeyCutterData: `{"Type": "FiasProtocol"}`})
+	if strings.Contains(got, "s3cret") || !strings.Contains(got, "type FiasProtocol, http://admin:xxxxx@10.0.0.5:5010") {
+		t.Errorf("settingsWords = %q", got)
+	}
+	d := newDescribed(config.FromMews{}, nil, time.Now, nil)
+	if _, _, ref := d.lockServer("http://admin:s3cret@10.0.0.5"); ref == nil || strings.Contains(ref.note, "s3cret") {
+		t.Errorf("refusal of a URL without a port: %+v", ref)
 	}
 }
