@@ -77,16 +77,30 @@ func (j *Journal) AcceptStarted(id, encoder, device string) (isNew bool, err err
 	if _, known, err := j.Get(id); err != nil || known {
 		return false, err
 	}
-	rec := startRecord{at: j.now(), id: id, encoder: encoder, device: device}
-	slot, err := j.starts.write(rec)
-	if errors.Is(err, errRecordTooLong) {
+	logged, err := j.logStart(opAcceptStarted, startRecord{at: j.now(), id: id, encoder: encoder, device: device}, 0)
+	if !logged && err == nil {
 		return j.acceptStartedNow(id, encoder, device)
 	}
+	return err == nil, err
+}
+
+// logStart puts a start in the start log and holds it for journal.db;
+// from is the step the command leaves (none for a new one). logged is
+// false with no error when the record does not fit a slot: the caller
+// takes the slow way.
+func (j *Journal) logStart(op string, rec startRecord, from Step) (logged bool, err error) {
+	slot, err := j.starts.write(rec)
+	if errors.Is(err, errRecordTooLong) {
+		return false, nil
+	}
 	if err != nil {
-		return false, j.wrapErr(opAcceptStarted, id, err)
+		return false, j.wrapErr(op, rec.id, err)
 	}
 	j.startedOnly.add(pendingStart{rec: rec, slot: slot})
 	j.mu.Lock()
+	if from != 0 {
+		j.counts[from]--
+	}
 	j.counts[StepEncodeStarted]++
 	j.mu.Unlock()
 	return true, nil
@@ -185,20 +199,11 @@ func (j *Journal) StartEncode(id string) error {
 	case e.Step != StepAccepted:
 		return fmt.Errorf("%w: cannot %s command %s in step %s", ErrInvalidTransition, opStartEncode, id, e.Step)
 	}
-	rec := startRecord{at: j.now(), id: id, encoder: e.Encoder, device: e.Device}
-	slot, err := j.starts.write(rec)
-	if errors.Is(err, errRecordTooLong) {
+	logged, err := j.logStart(opStartEncode, startRecord{at: j.now(), id: id, encoder: e.Encoder, device: e.Device}, StepAccepted)
+	if !logged && err == nil {
 		return j.startEncodeNow(id)
 	}
-	if err != nil {
-		return j.wrapErr(opStartEncode, id, err)
-	}
-	j.startedOnly.add(pendingStart{rec: rec, slot: slot})
-	j.mu.Lock()
-	j.counts[StepAccepted]--
-	j.counts[StepEncodeStarted]++
-	j.mu.Unlock()
-	return nil
+	return err
 }
 
 // startEncodeNow commits the step to journal.db before returning.
