@@ -82,7 +82,7 @@ torture:
 FUZZTIME ?= 10s
 FUZZ_TARGETS := ./mews/:FuzzDecodeFrame ./mews/:FuzzAPIResponse ./keys/fias/:FuzzFrameReader \
 	./keys/fias/:FuzzDecodeRecord ./daemon/config/:FuzzParse ./daemon/journal/:FuzzSalvage \
-	./keys/salto/:FuzzReader ./keys/salto/:FuzzDecodeMessage
+	./keys/salto/:FuzzReader ./keys/salto/:FuzzDecodeMessage ./daemon/journal/:FuzzDecodeStart
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
