@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -59,7 +61,11 @@ func (c *checker) keyCuttersInMews(ctx context.Context, d *Daemon, devices []mew
 			ec, ref := route.described.encoder(data)
 			if ref != nil {
 				line.Status, line.Cause = CheckFail, causeLockServer
-				line.Detail = fmt.Sprintf("%s → not supported: %s", described, ref.note)
+				how := "its settings in Mews"
+				if typ, _, bad := cutterType(data.KeyCutterData); bad == nil && !spoken(typ) {
+					how = "not supported"
+				}
+				line.Detail = fmt.Sprintf("%s → %s: %s", described, how, ref.note)
 				break
 			}
 			line.Detail = fmt.Sprintf("%s → its settings in Mews: encoder %s (%s), probed below", described, ec.Name, ec.Driver)
@@ -80,16 +86,12 @@ func (c *checker) keyCuttersInMews(ctx context.Context, d *Daemon, devices []mew
 		results = append(results, c.report(line))
 	}
 
+	// At once, and listed in a fixed order.
+	names := slices.Sorted(maps.Keys(probes))
+	probed := make([]CheckResult, len(names))
 	var wg sync.WaitGroup
-	probed := make([]CheckResult, 0, len(probes))
-	var mu sync.Mutex
-	for name, run := range probes {
-		wg.Go(func() {
-			r := c.probe(ctx, "encoder", "encoder "+name+" (from Mews)", run)
-			mu.Lock()
-			probed = append(probed, r)
-			mu.Unlock()
-		})
+	for i, name := range names {
+		wg.Go(func() { probed[i] = c.probe(ctx, "encoder", "encoder "+name+" (from Mews)", probes[name]) })
 	}
 	wg.Wait()
 	return append(results, probed...)

@@ -147,7 +147,7 @@ func (d *described) encoder(data *mews.KeyCutterData) (config.Encoder, *refusal)
 	if ref != nil {
 		return config.Encoder{}, ref
 	}
-	if typ != typeFIAS && typ != typeStandard {
+	if !spoken(typ) {
 		return config.Encoder{}, &refusal{note: fmt.Sprintf("the key cutter's lock type %q in Mews is not spoken natively by mews-keyd yet; "+
 			"configure an exec or http encoder for this key cutter", typ)}
 	}
@@ -190,6 +190,9 @@ func (d *described) encoder(data *mews.KeyCutterData) (config.Encoder, *refusal)
 	}
 	return ec, nil
 }
+
+// spoken reports whether mews-keyd speaks a key cutter's lock type.
+func spoken(typ string) bool { return typ == typeFIAS || typ == typeStandard }
 
 // cutterType reads the lock type (and whether it sends mobile keys) from
 // a key cutter's Data JSON.
