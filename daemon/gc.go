@@ -10,10 +10,11 @@ import (
 // times a second while commands flow, each cycle taking one of a front-desk
 // PC's two cores for a few milliseconds right when a key is being cut.
 // Letting the heap grow to four times what is live makes that a few times
-// less often (make bench: p99 event-to-encoder 2.4 ms → 1.3 ms); the
-// limit keeps a large live heap (a backlog of thousands of commands) from
-// growing unbounded, and at idle Go's two-minute collection returns the
-// rest. Idle RSS stays where it was (make bench: footprint).
+// less often (make bench on the development VM: event-to-encoder p99
+// 2.4 ms → 1.3 ms); the limit keeps a large live heap (a backlog of
+// thousands of commands) from growing unbounded, and at idle Go's
+// two-minute collection returns the rest. Idle RSS stays where it was
+// (make bench: footprint).
 const (
 	gcPercent   = 300
 	memoryLimit = 64 << 20
