@@ -120,7 +120,8 @@ func (c *cutter) encode(ctx context.Context, st *station, j job) {
 func (c *cutter) start(ctx context.Context, st *station, j job, log zerolog.Logger) bool {
 	marked := make(chan error, 1)
 	go func() { marked <- c.updates.markProcessing(ctx, j.cmd.ID) }()
-	isNew, err := true, error(nil)
+	isNew := true // a queued command is in the journal already
+	var err error
 	if j.fresh {
 		isNew, err = c.journal.AcceptStarted(j.cmd.ID, st.name, j.cmd.Device.Name)
 	} else {
