@@ -107,10 +107,7 @@ func TestRefusedProcessingUpdateOfActiveCommandStillCuts(t *testing.T) {
 	srv.FailNext(mews.OpUpdateCommand, 1, 400, "")
 	id := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
 	h.waitFinal(id)
-	assertState(t, srv, id, mews.CommandProcessed, "1 key")
-	if n := h.encodedCount(id); n != 1 {
-		t.Errorf("encoded %d times, want 1", n)
-	}
+	h.assertCutOnce(srv, id, "1 key")
 }
 
 // TestRefusedFinalReportIsRetriedNotDropped: Mews refuses the final state
@@ -129,10 +126,7 @@ func TestRefusedFinalReportIsRetriedNotDropped(t *testing.T) {
 		return h.d.Health().OutboxRefused == 1
 	})
 	h.waitFinal(id)
-	assertState(t, srv, id, mews.CommandProcessed, "1 key")
-	if n := h.encodedCount(id); n != 1 {
-		t.Errorf("encoded %d times, want 1", n)
-	}
+	h.assertCutOnce(srv, id, "1 key")
 	if !strings.Contains(h.logs.String(), `"level":"error"`) || !strings.Contains(h.logs.String(), "Mews refused the report") {
 		t.Errorf("the refused report was not logged as an error:\n%s", h.logs.String())
 	}

@@ -185,6 +185,16 @@ func (h *harness) cut(device mews.Device, reservation string, keys int) string {
 	return id
 }
 
+// assertCutOnce checks that command id ended Processed, its note holding
+// noteContains, with exactly one card cut for it.
+func (h *harness) assertCutOnce(srv *mewstest.Server, id, noteContains string) {
+	h.t.Helper()
+	assertState(h.t, srv, id, mews.CommandProcessed, noteContains)
+	if n := h.encodedCount(id); n != 1 {
+		h.t.Errorf("command %s encoded %d times, want 1", id, n)
+	}
+}
+
 func assertState(t *testing.T, srv *mewstest.Server, id string, want mews.CommandState, noteContains string) {
 	t.Helper()
 	c, _ := srv.Command(id)
@@ -274,10 +284,7 @@ func TestDuplicateAndSelfCausedEventsEncodeOnce(t *testing.T) {
 	later := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
 	h.waitFinal(later)
 	for _, id := range append(ids, later) {
-		if n := h.encodedCount(id); n != 1 {
-			t.Errorf("command %s encoded %d times, want 1", id, n)
-		}
-		assertState(t, srv, id, mews.CommandProcessed, "")
+		h.assertCutOnce(srv, id, "")
 	}
 	// One getAllByIds per command at most: duplicates and our own
 	// Received/Processing/Processed events cost nothing.
@@ -368,10 +375,7 @@ func TestRateLimitedUpdateStillReported(t *testing.T) {
 	srv.FailNext(mews.OpUpdateCommand, 2, 429, "1")
 	id := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
 	h.waitFinal(id)
-	assertState(t, srv, id, mews.CommandProcessed, "")
-	if n := h.encodedCount(id); n != 1 {
-		t.Errorf("encoded %d times", n)
-	}
+	h.assertCutOnce(srv, id, "")
 }
 
 func TestShutdownLetsInFlightEncodeFinish(t *testing.T) {
