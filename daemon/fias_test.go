@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/mews-keyd/mews-keyd/keys/fias/fiastest"
@@ -16,19 +15,13 @@ func TestKeyCutThroughFIAS(t *testing.T) {
 	lock := listenFIAS(t)
 	srv := mewstest.NewServer()
 	t.Cleanup(srv.Close)
-	h := start(t, srv, t.TempDir(), fmt.Sprintf(`
-[[encoders]]
-name = "desk-1"
-driver = "fias"
-timeout = "5s"
-address = %q
-workstation = "7"
+	h := start(t, srv, t.TempDir(), fiasEncoder(lock.Addr(), `workstation = "7"
 encoder_station = "3"
 time_zone = "Europe/Prague"
 
 [rooms]
 "102" = "0102"
-`, lock.Addr()))
+`))
 
 	id := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 2)
 	h.waitFinal(id)

@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/mews-keyd/mews-keyd/keys/fias/fiastest"
@@ -18,13 +17,7 @@ func TestFirstCardAfterRoomMove(t *testing.T) {
 	lock := listenFIAS(t)
 	srv := mewstest.NewServer()
 	t.Cleanup(srv.Close)
-	h := start(t, srv, t.TempDir(), fmt.Sprintf(`
-[[encoders]]
-name = "desk-1"
-driver = "fias"
-timeout = "5s"
-address = %q
-`, lock.Addr()))
+	h := start(t, srv, t.TempDir(), fiasEncoder(lock.Addr(), ""))
 	res := mewstest.ReservationCheckedIn // in room 101
 	cut := func(wantRoom, wantKT string) {
 		t.Helper()

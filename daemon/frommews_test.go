@@ -61,6 +61,18 @@ func listenSalto(t *testing.T) *saltotest.Interface {
 	return sim
 }
 
+// fiasEncoder is the config of encoder desk-1 on the FIAS lock system at
+// addr; extra lines (settings, then other tables) follow its own.
+func fiasEncoder(addr, extra string) string {
+	return fmt.Sprintf(`
+[[encoders]]
+name = "desk-1"
+driver = "fias"
+timeout = "5s"
+address = %q
+%s`, addr, extra)
+}
+
 // listenFIAS runs a FIAS lock simulator for the test.
 func listenFIAS(t *testing.T) *fiastest.Lock {
 	t.Helper()
