@@ -159,14 +159,15 @@ func TestSystemdUnitRejects(t *testing.T) {
 	}
 }
 
-// TestSystemdAnalyzeVerify lets systemd itself check the unit. CI installs
-// the Debian package "systemd", which ships systemd-analyze.
-func TestSystemdAnalyzeVerify(t *testing.T) {
+// analyzableUnit finds systemd-analyze (or skips the test, saying what is
+// then not checked) and writes the unit to a file for it. Its ExecStart is
+// a real executable, which verify checks.
+func analyzableUnit(t *testing.T, unchecked string) (analyze, path string) {
+	t.Helper()
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
-		t.Skip("systemd-analyze not found (Debian package: systemd); unit not verified")
+		t.Skip("systemd-analyze not found (Debian package: systemd); " + unchecked)
 	}
-	// verify checks that ExecStart is executable, so point it at a real one.
 	truePath, err := exec.LookPath("true")
 	if err != nil {
 		t.Fatal(err)
@@ -175,10 +176,17 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), Name+".service")
+	path = filepath.Join(t.TempDir(), Name+".service")
 	if err := os.WriteFile(path, []byte(unit), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return analyze, path
+}
+
+// TestSystemdAnalyzeVerify lets systemd itself check the unit. CI installs
+// the Debian package "systemd", which ships systemd-analyze.
+func TestSystemdAnalyzeVerify(t *testing.T) {
+	analyze, path := analyzableUnit(t, "unit not verified")
 	// Warnings (unknown keys, bad values) go to the output with exit 0, so
 	// any output is a failure.
 	out, err := exec.Command(analyze, "verify", "--man=no", path).CombinedOutput()
@@ -191,22 +199,7 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 // better ("OK"), as systemd rates it; make test-systemd checks the same on
 // the installed unit.
 func TestSystemdAnalyzeSecurity(t *testing.T) {
-	analyze, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Skip("systemd-analyze not found (Debian package: systemd); sandbox not rated")
-	}
-	truePath, err := exec.LookPath("true")
-	if err != nil {
-		t.Fatal(err)
-	}
-	unit, err := SystemdUnit(truePath, "/etc/mews-keyd/config.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), Name+".service")
-	if err := os.WriteFile(path, []byte(unit), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	analyze, path := analyzableUnit(t, "sandbox not rated")
 	out, err := exec.Command(analyze, "security", "--offline=yes", "--no-pager", path).CombinedOutput()
 	if err != nil && strings.Contains(string(out), "offline") {
 		t.Skipf("this systemd-analyze cannot rate a unit file (--offline needs systemd 250): %s", out)
