@@ -169,6 +169,22 @@ func start(t *testing.T, w *mews.WSClient, h mews.WSHandler) (stop func() error)
 
 // awaitConnect waits for OnConnect and for the server to list the socket,
 // so that a push that follows reaches it.
+// connected runs a client (returned with its simulator, recorder and log) against a new simulator until it has connected
+// once; tune, if not nil, adjusts the client's config first.
+func connected(t *testing.T, tune func(*mews.WSConfig)) (*mewstest.Server, *mews.WSClient, *recorder, *logSink) {
+	t.Helper()
+	srv := newServer(t)
+	cfg, sink := testConfig(t, srv.WSURL())
+	if tune != nil {
+		tune(&cfg)
+	}
+	w := newClient(t, cfg)
+	rec := newRecorder()
+	start(t, w, rec.handler())
+	awaitConnect(t, srv, rec, 1)
+	return srv, w, rec, sink
+}
+
 func awaitConnect(t *testing.T, srv *mewstest.Server, rec *recorder, sockets int) {
 	t.Helper()
 	recv(t, rec.connects, "OnConnect")
@@ -198,12 +214,7 @@ func assertHandshakes(t *testing.T, srv *mewstest.Server, want int) []mewstest.H
 }
 
 func TestWSCookieAndEventsInOrder(t *testing.T) {
-	srv := newServer(t)
-	cfg, _ := testConfig(t, srv.WSURL())
-	w := newClient(t, cfg)
-	rec := newRecorder()
-	start(t, w, rec.handler())
-	awaitConnect(t, srv, rec, 1)
+	srv, w, rec, _ := connected(t, nil)
 
 	hs := assertHandshakes(t, srv, 1)
 	if hs[0].Cookie != wantCookie {
@@ -242,12 +253,7 @@ func TestWSCookieAndEventsInOrder(t *testing.T) {
 }
 
 func TestWSSkipsBadFramesAndKeepsConnection(t *testing.T) {
-	srv := newServer(t)
-	cfg, sink := testConfig(t, srv.WSURL())
-	w := newClient(t, cfg)
-	rec := newRecorder()
-	start(t, w, rec.handler())
-	awaitConnect(t, srv, rec, 1)
+	srv, w, rec, sink := connected(t, nil)
 
 	srv.PushRaw([]byte(`{"Events":[{"Type":"DeviceCommand","Id":`)) // truncated JSON
 	srv.PushRaw([]byte(`not json at all`))
@@ -278,12 +284,7 @@ func TestWSSkipsBadFramesAndKeepsConnection(t *testing.T) {
 // TestWSEventWithBadTimeDelivered: an event is a hint whose Id is what
 // matters; a time field that does not parse is dropped, not the event.
 func TestWSEventWithBadTimeDelivered(t *testing.T) {
-	srv := newServer(t)
-	cfg, _ := testConfig(t, srv.WSURL())
-	w := newClient(t, cfg)
-	rec := newRecorder()
-	start(t, w, rec.handler())
-	awaitConnect(t, srv, rec, 1)
+	srv, _, rec, _ := connected(t, nil)
 
 	srv.PushRaw([]byte(`{"Events":[{"Type":"Reservation","Id":"r1","State":"Started","StartUtc":"tomorrow","EndUtc":"2025-03-03T10:00:00Z"},` +
 		`{"Type":"PriceUpdate","Id":"p1","StartUtc":17,"EndUtc":"2025-13-45T99:00:00Z"}]}`))
@@ -301,12 +302,7 @@ func TestWSEventWithBadTimeDelivered(t *testing.T) {
 }
 
 func TestWSOversizeFrameReconnects(t *testing.T) {
-	srv := newServer(t)
-	cfg, sink := testConfig(t, srv.WSURL())
-	w := newClient(t, cfg)
-	rec := newRecorder()
-	start(t, w, rec.handler())
-	awaitConnect(t, srv, rec, 1)
+	srv, _, rec, sink := connected(t, nil)
 
 	srv.PushRaw(bytes.Repeat([]byte("x"), 1<<20+1))
 	err := recv(t, rec.disconnects, "OnDisconnect")
@@ -439,13 +435,8 @@ func TestWSCheckHandshake(t *testing.T) {
 }
 
 func TestWSDetectsDeadPeer(t *testing.T) {
-	srv := newServer(t)
-	cfg, _ := testConfig(t, srv.WSURL())
-	cfg.PingInterval, cfg.PingTimeout = 50*time.Millisecond, 200*time.Millisecond
-	w := newClient(t, cfg)
-	rec := newRecorder()
-	start(t, w, rec.handler())
-	awaitConnect(t, srv, rec, 1)
+	const interval, timeout = 50 * time.Millisecond, 200 * time.Millisecond
+	srv, _, rec, _ := connected(t, func(cfg *mews.WSConfig) { cfg.PingInterval, cfg.PingTimeout = interval, timeout })
 
 	silenced := time.Now()
 	srv.SetSilent(true)
@@ -455,7 +446,7 @@ func TestWSDetectsDeadPeer(t *testing.T) {
 	}
 	// Scheduling slack on top of the bound; a client without pings would
 	// wait forever.
-	if d, limit := time.Since(silenced), cfg.PingInterval+cfg.PingTimeout+time.Second; d > limit {
+	if d, limit := time.Since(silenced), interval+timeout+time.Second; d > limit {
 		t.Errorf("dead peer noticed after %s, want within %s", d, limit)
 	}
 
@@ -507,12 +498,7 @@ func TestWSClosesNormallyOnCancel(t *testing.T) {
 }
 
 func TestWSRunOnlyOnce(t *testing.T) {
-	srv := newServer(t)
-	cfg, _ := testConfig(t, srv.WSURL())
-	w := newClient(t, cfg)
-	rec := newRecorder()
-	start(t, w, rec.handler())
-	awaitConnect(t, srv, rec, 1)
+	_, w, _, _ := connected(t, nil)
 	if err := w.Run(context.Background(), mews.WSHandler{}); err == nil {
 		t.Error("a second concurrent Run was accepted")
 	}
