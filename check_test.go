@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mews-keyd/mews-keyd/internal/testaddr"
 	"github.com/mews-keyd/mews-keyd/mews/mewstest"
 )
 
@@ -35,18 +36,6 @@ func runCheck(t *testing.T, args ...string) (code int, stdout, stderr string) {
 func customMews(apiURL, wsURL string) string {
 	return fmt.Sprintf("[mews]\nenvironment = \"custom\"\napi_url = %q\nws_url = %q\nclient_token = %q\naccess_token = %q\n",
 		apiURL, wsURL, mewstest.ClientToken, mewstest.AccessToken)
-}
-
-// refusedPort returns a loopback address nothing listens on.
-func refusedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // silentPort returns a loopback address that takes every connection and
@@ -111,7 +100,7 @@ func TestCheckDiagnosesEachFailure(t *testing.T) {
 		wantLine(t, out, "FAIL  Mews WebSocket wss://ws.mews-keyd.invalid", "cannot resolve ws.mews-keyd.invalid")
 	})
 	t.Run("refused port", func(t *testing.T) {
-		addr := refusedPort(t)
+		addr := testaddr.Free(t)
 		path := writeCheckConfig(t, customMews("http://"+addr, "ws://"+addr), "")
 		code, out, _ := runCheck(t, timeout, "--config", path)
 		if code != exitFail {
@@ -263,7 +252,7 @@ func decodeCheckJSON(t *testing.T, stdout string) checkJSON {
 func TestCheckJSON(t *testing.T) {
 	srv := mewstest.NewServer()
 	t.Cleanup(srv.Close)
-	dead := refusedPort(t)
+	dead := testaddr.Free(t)
 	path := checkConfig(t, srv, fmt.Sprintf(`
 [[encoders]]
 name = "lobby"
@@ -301,7 +290,7 @@ encoder = "lobby"
 	}
 
 	t.Run("network failure has a cause", func(t *testing.T) {
-		addr := refusedPort(t)
+		addr := testaddr.Free(t)
 		code, out, _ := runCheck(t, "--json", "--timeout", checkTimeout.String(), "--config", writeCheckConfig(t, customMews("http://"+addr, "ws://"+addr), ""))
 		if code != exitFail {
 			t.Errorf("exit %d, want %d", code, exitFail)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mews-keyd/mews-keyd/internal/testaddr"
 	"github.com/mews-keyd/mews-keyd/mews/mewstest"
 )
 
@@ -87,12 +88,7 @@ func TestRejectedReloadIsVisible(t *testing.T) {
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "config.toml")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	statusAddr := ln.Addr().String()
-	ln.Close()
+	statusAddr := testaddr.Free(t)
 	write := func(extra string) {
 		text := fmt.Sprintf(runConfig, srv.MewsTOML(), filepath.Join(dir, "state"), mewstest.KeyCutter1.ID, extra)
 		text = strings.Replace(text, "[daemon]\n", fmt.Sprintf("[daemon]\nstatus_listen = %q\n", statusAddr), 1)

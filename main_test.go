@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mews-keyd/mews-keyd/install/logging"
+	"github.com/mews-keyd/mews-keyd/internal/testaddr"
 	"github.com/mews-keyd/mews-keyd/mews/mewstest"
 )
 
@@ -55,12 +55,7 @@ func TestExitCodes(t *testing.T) {
 func TestCheckProbesEverything(t *testing.T) {
 	srv := mewstest.NewServer()
 	t.Cleanup(srv.Close)
-	dead, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadAddr := dead.Addr().String()
-	dead.Close() // nothing listens there any more
+	deadAddr := testaddr.Free(t)
 
 	write := func(extra string) string { return checkConfig(t, srv, extra) }
 

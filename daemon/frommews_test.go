@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/mews-keyd/mews-keyd/daemon"
 	"github.com/mews-keyd/mews-keyd/daemon/config"
 	"github.com/mews-keyd/mews-keyd/daemon/journal"
+	"github.com/mews-keyd/mews-keyd/internal/testaddr"
 
 	"github.com/mews-keyd/mews-keyd/keys/fias/fiastest"
 	"github.com/mews-keyd/mews-keyd/keys/salto/saltotest"
@@ -295,12 +295,7 @@ func TestFromMewsReload(t *testing.T) {
 // TestFromMewsFIASListens: with fias_role = "listen" the FIAS lock system
 // connects to mews-keyd on the API URL's port, from the API URL's host.
 func TestFromMewsFIASListens(t *testing.T) {
-	probe, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := probe.Addr().String()
-	probe.Close()
+	addr := testaddr.Free(t)
 	lock := fiastest.Dial(addr, fiastest.Options{})
 	t.Cleanup(func() { lock.Close() })
 	srv := mewstest.NewServer()

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mews-keyd/mews-keyd/internal/testaddr"
 	"github.com/mews-keyd/mews-keyd/keys/fias/fiastest"
 	"github.com/mews-keyd/mews-keyd/mews"
 	"github.com/mews-keyd/mews-keyd/mews/mewstest"
@@ -53,7 +53,7 @@ func TestSystemd(t *testing.T) {
 	}
 	t.Cleanup(func() { lock.Close() })
 	s.lock = lock
-	s.statusAddr = freeAddr(t)
+	s.statusAddr = testaddr.Free(t)
 
 	// Two builds of consecutive bare commits: the later hash starts with
 	// a letter, the earlier with a digit.
@@ -125,16 +125,6 @@ func (s *suite) copyIn(t *testing.T, deb string) pkg {
 		t.Fatal(err)
 	}
 	return pkg{path: inside, version: strings.TrimSpace(s.c.must(t, "dpkg-deb", "-f", inside, "Version"))}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func (s *suite) aptInstall(t *testing.T, p pkg) string {

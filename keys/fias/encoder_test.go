@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
+	"github.com/mews-keyd/mews-keyd/internal/testaddr"
 	"github.com/mews-keyd/mews-keyd/keys"
 	"github.com/mews-keyd/mews-keyd/keys/fias"
 	"github.com/mews-keyd/mews-keyd/keys/fias/fiastest"
@@ -436,7 +437,7 @@ func TestLinkDropMidRequest(t *testing.T) {
 }
 
 func TestOffline(t *testing.T) {
-	addr := refusingAddr(t)
+	addr := testaddr.Free(t)
 	cfg := testConfig()
 	cfg.Address = addr
 	cfg.ConnectTimeout = keys.Duration(50 * time.Millisecond)
@@ -469,7 +470,7 @@ func TestHealthSaysWhyTheLinkIsDown(t *testing.T) {
 		down(t, "lock.mews-keyd.invalid:5010", "cannot resolve lock.mews-keyd.invalid")
 	})
 	t.Run("refused", func(t *testing.T) {
-		addr := refusingAddr(t)
+		addr := testaddr.Free(t)
 		down(t, addr, "cannot connect to "+addr+": connection refused")
 	})
 	t.Run("silent", func(t *testing.T) {
@@ -495,18 +496,6 @@ func TestHealthSaysWhyTheLinkIsDown(t *testing.T) {
 			t.Errorf("health = %+v, want %q", h, want)
 		}
 	})
-}
-
-// refusingAddr returns a loopback address nothing listens on.
-func refusingAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 func TestHealth(t *testing.T) {

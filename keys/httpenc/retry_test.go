@@ -9,22 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mews-keyd/mews-keyd/internal/testaddr"
 	"github.com/mews-keyd/mews-keyd/keys"
 	"github.com/mews-keyd/mews-keyd/keys/keystest"
 	"github.com/mews-keyd/mews-keyd/keys/wire"
 )
-
-// freeAddr returns a loopback address nobody listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
 
 // countDials opens an encoder for addr whose dials are counted; after each
 // real dial, then is called with the dial's number.
@@ -46,7 +35,7 @@ func countDials(t *testing.T, addr string, then func(n int32)) (*Encoder, *atomi
 }
 
 func TestRefusedConnectionRetriedOnce(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testaddr.Free(t)
 	enc, dials := countDials(t, addr, func(int32) {})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -60,7 +49,7 @@ func TestRefusedConnectionRetriedOnce(t *testing.T) {
 }
 
 func TestRetryReachesServerThatCameUp(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testaddr.Free(t)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(wire.Success(keys.Result{Note: "late but fine"}))
 	})}

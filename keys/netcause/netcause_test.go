@@ -13,20 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mews-keyd/mews-keyd/internal/testaddr"
 	"github.com/mews-keyd/mews-keyd/keys/netcause"
 )
-
-// refusingAddr returns a loopback address nothing listens on.
-func refusingAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
 
 func wantWords(t *testing.T, cause netcause.Cause, words string, wantCause netcause.Cause, want ...string) {
 	t.Helper()
@@ -49,7 +38,7 @@ func TestExplainDial(t *testing.T) {
 		wantWords(t, cause, words, netcause.DNS, "cannot resolve lock.mews-keyd.invalid", "DNS")
 	})
 	t.Run("refused", func(t *testing.T) {
-		addr := refusingAddr(t)
+		addr := testaddr.Free(t)
 		_, err := net.Dial("tcp", addr)
 		cause, words := netcause.Explain(addr, time.Millisecond, err)
 		wantWords(t, cause, words, netcause.Refused, "cannot connect to "+addr+": connection refused")
@@ -105,7 +94,7 @@ func TestExplainHTTPS(t *testing.T) {
 		wantWords(t, cause, words, netcause.TLS, addr+" does not speak TLS")
 	})
 	t.Run("proxy down", func(t *testing.T) {
-		proxy := refusingAddr(t)
+		proxy := testaddr.Free(t)
 		tr := &http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: proxy}), TLSClientConfig: &tls.Config{}}
 		err := get(&http.Client{Transport: tr}, "https://api.mews.invalid")
 		cause, words := netcause.Explain("api.mews.invalid:443", time.Second, err)
