@@ -32,10 +32,7 @@ func TestStopWithQueuedCardsCutsOnlyTheOneInFlight(t *testing.T) {
 	dir := t.TempDir()
 	h := start(t, srv, dir, slowDesk)
 	first := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
-	h.waitFor("first card under way", func(s *mewstest.Server) bool {
-		c, _ := s.Command(first)
-		return c.State == mews.CommandProcessing
-	})
+	h.waitState("first card under way", first, mews.CommandProcessing)
 	queued := []string{
 		h.cut(mewstest.KeyCutter1, mewstest.ReservationCheckedIn, 1),
 		h.cut(mewstest.KeyCutter1, mewstest.ReservationLongStay, 1),

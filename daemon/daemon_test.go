@@ -164,6 +164,16 @@ func (h *harness) waitFinal(ids ...string) {
 	})
 }
 
+// waitState waits until Mews shows command id in state; what names the
+// moment for the failure message.
+func (h *harness) waitState(what, id string, state mews.CommandState) {
+	h.t.Helper()
+	h.waitFor(what, func(s *mewstest.Server) bool {
+		c, _ := s.Command(id)
+		return c.State == state
+	})
+}
+
 func (h *harness) encodedCount(id string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -389,10 +399,7 @@ timeout = "10s"
 delay = "300ms"
 `)
 	id := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
-	h.waitFor("encode under way", func(s *mewstest.Server) bool {
-		c, _ := s.Command(id)
-		return c.State == mews.CommandProcessing
-	})
+	h.waitState("encode under way", id, mews.CommandProcessing)
 	h.stop()
 	assertState(t, srv, id, mews.CommandProcessed, "")
 }
@@ -467,15 +474,9 @@ driver = "sim"
 delay = "500ms"
 `)
 	first := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
-	h.waitFor("first card under way", func(s *mewstest.Server) bool {
-		c, _ := s.Command(first)
-		return c.State == mews.CommandProcessing
-	})
+	h.waitState("first card under way", first, mews.CommandProcessing)
 	queued := h.cut(mewstest.KeyCutter1, mewstest.ReservationCheckedIn, 1)
-	h.waitFor("second command fetched", func(s *mewstest.Server) bool {
-		c, _ := s.Command(queued)
-		return c.State == mews.CommandReceived
-	})
+	h.waitState("second command fetched", queued, mews.CommandReceived)
 	srv.SetCommandState(queued, mews.CommandCancelled)
 	// The station is FIFO: once a later command is final, the cancelled
 	// one has had its turn.
