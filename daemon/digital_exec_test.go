@@ -18,13 +18,13 @@ import (
 	"github.com/mews-keyd/mews-keyd/mews/mewstest"
 )
 
-// TestDigitalKeyExecDriver runs the lifecycle through a vendor program that
-// keeps the same PIN when a key changes: an extension then only changes the
-// dates of the key Mews already records.
-func TestDigitalKeyExecDriver(t *testing.T) {
-	dir := t.TempDir()
-	calls := filepath.Join(dir, "calls.jsonl")
-	encoders := fmt.Sprintf(`
+// pinAnswer is the shell line of a vendor program that issues PIN 4711.
+const pinAnswer = `echo "{\"ok\":true,\"keys\":[{\"id\":\"vendor-7\",\"type\":\"PinCode\",\"value\":\"4711\"}]}"`
+
+// execMobile is the encoder section of a digital key test whose mobile key
+// system is the shell script given, with one environment variable.
+func execMobile(script, envName, envValue string) string {
+	return fmt.Sprintf(`
 [[encoders]]
 name = "desk-1"
 driver = "sim"
@@ -34,9 +34,18 @@ delay = "1ms"
 name = "mobile"
 driver = "exec"
 timeout = "10s"
-command = ["sh", "-c", 'cat >> "$CALLS"; echo >> "$CALLS"; echo "{\"ok\":true,\"keys\":[{\"id\":\"vendor-7\",\"type\":\"PinCode\",\"value\":\"4711\"}]}"']
-env = { CALLS = %q }
-`, calls)
+command = ["sh", "-c", %q]
+env = { %s = %q }
+`, script, envName, envValue)
+}
+
+// TestDigitalKeyExecDriver runs the lifecycle through a vendor program that
+// keeps the same PIN when a key changes: an extension then only changes the
+// dates of the key Mews already records.
+func TestDigitalKeyExecDriver(t *testing.T) {
+	dir := t.TempDir()
+	calls := filepath.Join(dir, "calls.jsonl")
+	encoders := execMobile(`cat >> "$CALLS"; echo >> "$CALLS"; `+pinAnswer, "CALLS", calls)
 	clock := &tickingClock{}
 	srv := mewstest.NewServer(mewstest.WithClock(clock.Now))
 	defer srv.Close()
@@ -104,19 +113,7 @@ func TestDigitalKeyEventBurstIsOneDecision(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer gate.Close()
-	encoders := fmt.Sprintf(`
-[[encoders]]
-name = "desk-1"
-driver = "sim"
-delay = "1ms"
-
-[[encoders]]
-name = "mobile"
-driver = "exec"
-timeout = "10s"
-command = ["sh", "-c", 'cat > /dev/null; read -r _ < "$GATE"; echo "{\"ok\":true,\"keys\":[{\"id\":\"vendor-7\",\"type\":\"PinCode\",\"value\":\"4711\"}]}"']
-env = { GATE = %q }
-`, gatePath)
+	encoders := execMobile(`cat > /dev/null; read -r _ < "$GATE"; `+pinAnswer, "GATE", gatePath)
 	srv := mewstest.NewServer()
 	defer srv.Close()
 	h := startDigital(t, srv, filepath.Join(dir, "state"), "", encoders)

@@ -561,19 +561,7 @@ func TestDigitalKeyArrivalWithoutEvent(t *testing.T) {
 
 // failingMobile is an encoder section whose mobile key system refuses
 // every operation, certainly without making a key.
-const failingMobile = `
-[[encoders]]
-name = "desk-1"
-driver = "sim"
-delay = "1ms"
-
-[[encoders]]
-name = "mobile"
-driver = "sim"
-timeout = "5s"
-delay = "1ms"
-failure_rate = 1.0
-`
+const failingMobile = digitalEncoders + "failure_rate = 1.0\n"
 
 // fetchedByID counts the reservation fetches that asked for id by its id.
 func fetchedByID(srv *mewstest.Server, id string) int {
