@@ -55,7 +55,15 @@ type harness struct {
 	ended    []time.Time // when each outcome's encoder call returned
 }
 
+// configText is a test daemon's config: KeyCutter1 served by encoder
+// desk-1; extra (encoders and other tables) goes before the key cutters.
 func configText(srv *mewstest.Server, dir, extra string) string {
+	return configWith(srv, dir, extra, fmt.Sprintf("device_id = %q\nencoder = \"desk-1\"\n", mewstest.KeyCutter1.ID))
+}
+
+// configWith is a test daemon's config with one [[key_cutters]] entry,
+// cutter.
+func configWith(srv *mewstest.Server, dir, extra, cutter string) string {
 	return fmt.Sprintf(`
 %smax_command_age = "30m"
 reconcile_interval = "1h"
@@ -67,9 +75,7 @@ state_dir = %q
 level = "debug"
 %s
 [[key_cutters]]
-device_id = %q
-encoder = "desk-1"
-`, srv.MewsTOML(), dir, extra, mewstest.KeyCutter1.ID)
+%s`, srv.MewsTOML(), dir, extra, cutter)
 }
 
 // start runs a daemon logging at debug level; extra is appended to the

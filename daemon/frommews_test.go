@@ -34,20 +34,7 @@ func startFromMews(t *testing.T, srv *mewstest.Server, extra string) *harness {
 }
 
 func fromMewsText(srv *mewstest.Server, dir, extra string) string {
-	return fmt.Sprintf(`
-%smax_command_age = "30m"
-reconcile_interval = "1h"
-
-[daemon]
-state_dir = %q
-
-[log]
-level = "debug"
-%s
-[[key_cutters]]
-device_id = "*"
-from_mews = true
-`, srv.MewsTOML(), dir, extra)
+	return configWith(srv, dir, extra, "device_id = \"*\"\nfrom_mews = true\n")
 }
 
 // listenSalto runs a Salto interface simulator for the test.
