@@ -14,13 +14,9 @@ import (
 
 // slowDesk is one station whose cards take long enough for a queue to
 // build up behind the first.
-const slowDesk = `
-[[encoders]]
-name = "desk-1"
-driver = "sim"
-timeout = "10s"
+var slowDesk = simDesk(`timeout = "10s"
 delay = "400ms"
-`
+`)
 
 // TestStopWithQueuedCardsCutsOnlyTheOneInFlight: a stop while cards wait
 // finishes the card being encoded, starts no other, and leaves the queued

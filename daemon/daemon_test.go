@@ -55,6 +55,11 @@ type harness struct {
 	ended    []time.Time // when each outcome's encoder call returned
 }
 
+// simDesk is encoder desk-1 as a sim encoder with the settings given.
+func simDesk(settings string) string {
+	return "\n[[encoders]]\nname = \"desk-1\"\ndriver = \"sim\"\n" + settings
+}
+
 // configText is a test daemon's config: KeyCutter1 served by encoder
 // desk-1; extra (encoders and other tables) goes before the key cutters.
 func configText(srv *mewstest.Server, dir, extra string) string {
@@ -336,14 +341,10 @@ func TestForeignDevicesLeftUntouched(t *testing.T) {
 func TestEncoderFailureReportsError(t *testing.T) {
 	srv := mewstest.NewServer()
 	t.Cleanup(srv.Close)
-	h := start(t, srv, t.TempDir(), `
-[[encoders]]
-name = "desk-1"
-driver = "sim"
-delay = "1ms"
+	h := start(t, srv, t.TempDir(), simDesk(`delay = "1ms"
 failure_rate = 1.0
 fail_message = "card jammed in the encoder"
-`)
+`))
 	id := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
 	h.waitFinal(id)
 	assertState(t, srv, id, mews.CommandError, "card jammed in the encoder")
@@ -352,13 +353,9 @@ fail_message = "card jammed in the encoder"
 func TestEncoderTimeoutReportsError(t *testing.T) {
 	srv := mewstest.NewServer()
 	t.Cleanup(srv.Close)
-	h := start(t, srv, t.TempDir(), `
-[[encoders]]
-name = "desk-1"
-driver = "sim"
-timeout = "100ms"
+	h := start(t, srv, t.TempDir(), simDesk(`timeout = "100ms"
 delay = "1h"
-`)
+`))
 	id := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
 	h.waitFinal(id)
 	assertState(t, srv, id, mews.CommandError, "timed out")
@@ -397,13 +394,9 @@ func TestRateLimitedUpdateStillReported(t *testing.T) {
 func TestShutdownLetsInFlightEncodeFinish(t *testing.T) {
 	srv := mewstest.NewServer()
 	t.Cleanup(srv.Close)
-	h := start(t, srv, t.TempDir(), `
-[[encoders]]
-name = "desk-1"
-driver = "sim"
-timeout = "10s"
+	h := start(t, srv, t.TempDir(), simDesk(`timeout = "10s"
 delay = "300ms"
-`)
+`))
 	id := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
 	h.waitState("encode under way", id, mews.CommandProcessing)
 	h.stop()
@@ -416,14 +409,10 @@ delay = "300ms"
 func TestNoGuestDataOrTokensAboveDebug(t *testing.T) {
 	srv := mewstest.NewServer()
 	t.Cleanup(srv.Close)
-	h := startLogging(t, srv, t.TempDir(), `
-[[encoders]]
-name = "desk-1"
-driver = "sim"
-delay = "1ms"
+	h := startLogging(t, srv, t.TempDir(), simDesk(`delay = "1ms"
 failure_rate = 0.5
 seed = 7
-`, zerolog.InfoLevel)
+`), zerolog.InfoLevel)
 	var ids []string
 	for _, r := range []string{mewstest.ReservationArriving, mewstest.ReservationCheckedIn, mewstest.ReservationLongStay, mewstest.ReservationUnassigned} {
 		ids = append(ids, h.cut(mewstest.KeyCutter1, r, 1))
@@ -473,12 +462,8 @@ func TestRepeatedMewsErrorsAreNotLoggedForEveryEvent(t *testing.T) {
 func TestCommandCancelledWhileQueuedIsNotCut(t *testing.T) {
 	srv := mewstest.NewServer()
 	t.Cleanup(srv.Close)
-	h := start(t, srv, t.TempDir(), `
-[[encoders]]
-name = "desk-1"
-driver = "sim"
-delay = "500ms"
-`)
+	h := start(t, srv, t.TempDir(), simDesk(`delay = "500ms"
+`))
 	first := h.cut(mewstest.KeyCutter1, mewstest.ReservationArriving, 1)
 	h.waitState("first card under way", first, mews.CommandProcessing)
 	queued := h.cut(mewstest.KeyCutter1, mewstest.ReservationCheckedIn, 1)
