@@ -416,3 +416,37 @@ func TestCheckListsKeyCuttersInMews(t *testing.T) {
 		t.Errorf("%d failures, want the unsupported type's alone:\n%s", results.Failed(), out.String())
 	}
 }
+
+// TestCheckWhenActiveCommandsFail: Mews refuses the active commands (403,
+// then on another run 429). check says so as a warning and still lists the
+// key cutters, their settings not known; nothing fails for it.
+func TestCheckWhenActiveCommandsFail(t *testing.T) {
+	for _, status := range []int{403, 429} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			srv := mewstest.NewServer()
+			t.Cleanup(srv.Close)
+			srv.FailNext(mews.OpActiveCommands, 1, status, "30")
+			text := configText(srv, filepath.Join(t.TempDir(), "state"), encoders+"\n[[key_cutters]]\ndevice_id = \"*\"\nfrom_mews = true\n")
+			cfg, _, err := config.Parse("test.toml", []byte(text), func(string) string { return "" })
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			results := daemon.Check(context.Background(), cfg, daemon.Deps{Logger: zerolog.Nop(), Version: "test"}, daemon.CheckOptions{Progress: &out})
+			if results.Failed() != 0 {
+				t.Errorf("%d failures:\n%s", results.Failed(), out.String())
+			}
+			for _, want := range []string{
+				"WARN  key cutters' settings in Mews (active commands): ",
+				fmt.Sprintf("ok    KeyCutter %q (identifier %s): its settings in Mews are not known", mewstest.KeyCutter2.Name, mewstest.KeyCutter2.Identifier),
+			} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("check output lacks %q:\n%s", want, out.String())
+				}
+			}
+			if n := srv.RequestCount(mews.OpActiveCommands); n != 1 {
+				t.Errorf("the active commands were asked for %d times, want once (check does not retry)", n)
+			}
+		})
+	}
+}
